@@ -1,0 +1,138 @@
+"""The ``opsnb`` command: list, show, run, sandbox, demo, lab.
+
+Exit codes (cron alerts on them): 0 PASS, 1 WARN, 2 FAIL, 3 usage or config
+error (nothing ran), 4 ERROR / TIMEOUT / KERNEL-DIED / INTERRUPTED.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from opsnb.errors import OpsnbError, UsageError
+
+EXIT_USAGE = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit code 3."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    p = _Parser(prog="opsnb", description="The shop's operations runbook as executable notebooks.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.add_parser("list", help="runbooks and their purpose", description="List the runbooks with their one-line purpose.")
+    show = sub.add_parser("show", help="a runbook's parameters", description="Show a runbook's parameters: type, default, help.")
+    show.add_argument("runbook")
+    run = sub.add_parser(
+        "run",
+        help="run a runbook and write its evidence",
+        description="Run a runbook headless and write its evidence bundle under outputs/. "
+        "Exit: 0 PASS, 1 WARN, 2 FAIL, 3 usage/config error, 4 ERROR/TIMEOUT/KERNEL-DIED/INTERRUPTED.",
+    )
+    run.add_argument("runbook", nargs="?", help="runbook name (see `opsnb list`)")
+    run.add_argument("--all", action="store_true", help="run every runbook, one after the other")
+    run.add_argument("--env", default=os.environ.get("OPSNB_ENV", "sandbox"), help="environment: parameters/<ENV>.yaml (default: sandbox)")
+    run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="set a parameter (repeatable)")
+    run.add_argument("--incident", help="incident id recorded in the evidence")
+    run.add_argument("--timeout", type=int, default=600, metavar="S", help="per-cell timeout in seconds (default 600)")
+    run.add_argument("--allow-writes", action="store_true", help="let gated actions apply (default: plan only)")
+    sub.add_parser("sandbox", help="the embedded shop: up, down, status, reset, fault", add_help=False)
+    demo = sub.add_parser("demo", help="sandbox up, run every runbook, print where the evidence is", description="Start the sandbox with its planted trouble, run every runbook against it and print the index path.")
+    demo.add_argument("--scale", type=int, default=None, help="orders in the sandbox shop")
+    lab = sub.add_parser("lab", help="open JupyterLab on the runbooks for an environment", description="Open JupyterLab with the runbooks prepared for an environment.")
+    lab.add_argument("--env", default="sandbox")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["sandbox"]:
+            from opsnb.sandbox.cli import main as sandbox_main
+
+            return sandbox_main(argv[1:])
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            build_parser().print_help()
+            return EXIT_USAGE
+        return COMMANDS[args.command](args)
+    except OpsnbError as exc:
+        print(f"opsnb: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("opsnb: interrupted", file=sys.stderr)
+        return 4
+
+
+def cmd_list(args) -> int:
+    from opsnb.inspection import load_runbook, runbook_names
+
+    for name in runbook_names():
+        print(f"{name:<20} {load_runbook(name).purpose}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from opsnb.inspection import load_runbook
+
+    rb = load_runbook(args.runbook)
+    print(f"{rb.name}: {rb.purpose}")
+    for p in rb.parameters.values():
+        default = "(required)" if p.required else repr(p.default)
+        print(f"  {p.name:<24} {p.type:<12} {default:<28} {p.help}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from opsnb.inspection import runbook_names
+    from opsnb.parameterize import parse_cli_assignments
+    from opsnb.runner import execute_plan, is_terminal, plan_run, verdict_line
+
+    if args.all == bool(args.runbook):
+        raise UsageError("run: give one RUNBOOK or --all")
+    names = runbook_names() if args.all else [args.runbook]
+    cli_params = parse_cli_assignments(args.param)
+    if args.all and cli_params:
+        raise UsageError("run --all: -p applies to one runbook; put shared values in the parameters file")
+    plans = [plan_run(n, args.env, cli_params, args.incident, args.timeout, args.allow_writes) for n in names]
+    worst = 0
+    for plan in plans:
+        manifest = execute_plan(plan, show_progress=is_terminal())
+        print(verdict_line(manifest), flush=True)
+        worst = max(worst, manifest["exit_code"])
+        if manifest["outcome"] == "INTERRUPTED":
+            break
+    if plans:
+        print(f"index: {manifest['index_path']}")
+    return worst
+
+
+def cmd_demo(args) -> int:
+    from opsnb.sandbox import manager
+
+    print("opsnb demo: starting the sandbox (planted trouble on)…", flush=True)
+    kwargs = {"scale": args.scale} if args.scale else {}
+    manager.up(**kwargs)
+    run_args = argparse.Namespace(runbook=None, all=True, env="sandbox", param=[], incident="DEMO", timeout=600, allow_writes=False)
+    code = cmd_run(run_args)
+    print("Every runbook ran to a verdict." if code < 3 else "Some runbook could not finish (see above).")
+    return 0 if code < 3 else code
+
+
+def cmd_lab(args) -> int:
+    from opsnb.lab import open_lab
+
+    return open_lab(args.env)
+
+
+COMMANDS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "demo": cmd_demo, "lab": cmd_lab}
+
+if __name__ == "__main__":
+    sys.exit(main())

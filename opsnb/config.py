@@ -1,0 +1,145 @@
+"""Environments: ``parameters/<env>.yaml`` and the secrets file it names.
+
+Layout of a parameters file::
+
+    env_file: .sandbox/sandbox.env      # optional dotenv file with secrets, mode 0600 or stricter
+    defaults: {app_url: ..., database_url_env: DATABASE_URL}
+    runbooks:
+      slow-queries: {min_mean_ms: "50"}
+
+YAML is read with every scalar as a string so that the notebook's declared
+type alone decides what a value becomes. String values may use ``${VAR}`` and
+``${VAR:-fallback}``, expanded from the process environment, then the env file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from opsnb.errors import ConfigError, UsageError
+from opsnb.paths import parameters_dir, project_root
+from opsnb.suggest import did_you_mean
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass
+class Environment:
+    """A loaded environment: its name, parameter layers and secrets from its env file."""
+
+    name: str
+    path: Path
+    defaults: dict[str, Any] = field(default_factory=dict)
+    runbooks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    env_file: Path | None = None
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    def runbook_block(self, runbook: str) -> dict[str, Any]:
+        """The ``runbooks: <runbook>:`` block, empty when absent."""
+        return self.runbooks.get(runbook) or {}
+
+
+def environment_names() -> list[str]:
+    """Environments that have a parameters file."""
+    return sorted(p.stem for p in parameters_dir().glob("*.yaml") if not p.stem.endswith(".example"))
+
+
+def load_environment(name: str) -> Environment:
+    """Read, check and expand ``parameters/<name>.yaml`` and its env file."""
+    path = parameters_dir() / f"{name}.yaml"
+    if not path.is_file():
+        names = environment_names()
+        raise UsageError(f"unknown environment '{name}'{did_you_mean(name, names)}; environments: {', '.join(names) or 'none'}")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path.name}{where}: broken YAML: {problem}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path.name}: expected a mapping with defaults:/runbooks:, got {type(data).__name__}")
+    unknown = set(data) - {"env_file", "defaults", "runbooks"}
+    if unknown:
+        bad = sorted(unknown)[0]
+        raise ConfigError(f"{path.name}: unknown key '{bad}'{did_you_mean(bad, ['env_file', 'defaults', 'runbooks'])}; valid: env_file, defaults, runbooks")
+    env = Environment(name=name, path=path)
+    if data.get("env_file"):
+        env.env_file = _resolve_path(expand(data["env_file"], {}, path.name))
+        env.secrets = read_env_file(env.env_file)
+    env.defaults = _mapping(data.get("defaults"), f"{path.name}: defaults")
+    runbooks = _mapping(data.get("runbooks"), f"{path.name}: runbooks")
+    env.runbooks = {rb: _mapping(block, f"{path.name}: runbooks.{rb}") for rb, block in runbooks.items()}
+    env.defaults = expand(env.defaults, env.secrets, path.name)
+    env.runbooks = expand(env.runbooks, env.secrets, path.name)
+    return env
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if value in (None, "", {}):
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a mapping")
+    return dict(value)
+
+
+def _resolve_path(text: str) -> Path:
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else project_root() / path
+
+
+def expand(value: Any, extra: Mapping[str, str], where: str) -> Any:
+    """``value`` with ``${VAR}`` / ``${VAR:-fallback}`` replaced in every string."""
+    if isinstance(value, dict):
+        return {k: expand(v, extra, where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand(v, extra, where) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def sub(match: re.Match) -> str:
+        var, fallback = match.group(1), match.group(2)
+        found = os.environ.get(var) or extra.get(var)
+        if found:
+            return found
+        if fallback is not None:
+            return fallback
+        raise ConfigError(f"{where}: ${{{var}}} is not set in the environment nor in the env file")
+
+    return _VAR.sub(sub, value)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE pairs of a dotenv file; refused when missing or readable by others."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"env file {path} does not exist") from None
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        mode = oct(stat.S_IMODE(st.st_mode))[2:]
+        raise ConfigError(f"env file {path} has mode {mode}, refusing: it holds secrets (chmod 600 {path})")
+    out: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(f"env file {path} line {number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[key.strip()] = value
+    return out

@@ -1,0 +1,30 @@
+"""What the kernel knows about the run it is part of (set by the runner as OPSNB_* variables)."""
+
+from __future__ import annotations
+
+import os
+
+
+def runbook() -> str:
+    """Name of the runbook being run ('interactive' in a plain JupyterLab session)."""
+    return os.environ.get("OPSNB_RUNBOOK", "interactive")
+
+
+def environment() -> str:
+    """Name of the target environment (parameters/<env>.yaml)."""
+    return os.environ.get("OPSNB_ENV", "unknown")
+
+
+def run_id() -> str:
+    """Unique id of this run ('interactive' outside the runner)."""
+    return os.environ.get("OPSNB_RUN_ID", "interactive")
+
+
+def headless() -> bool:
+    """True when the runner (papermill) executes the notebook: nobody can click a button."""
+    return os.environ.get("OPSNB_HEADLESS") == "1"
+
+
+def allow_writes() -> bool:
+    """True when the run was started with --allow-writes."""
+    return os.environ.get("OPSNB_ALLOW_WRITES") == "1"

@@ -1,0 +1,373 @@
+"""A throwaway PostgreSQL cluster from the system's server binaries.
+
+`find_bindir()` locates initdb/postgres/pg_ctl (pg_config, PATH, Debian/Ubuntu and Homebrew folders);
+`LocalPostgres` initdb's a private data folder, starts it on 127.0.0.1 with `pg_stat_statements`
+preloaded, and stops it. initdb and postgres refuse to run as root: as root every server command runs
+as the `postgres` system user (`runuser -u postgres --`) and the cluster folder is owned by that user.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+SERVER_BINARIES = ("initdb", "pg_ctl", "postgres")
+PG_SYSTEM_USER = "postgres"
+
+
+class PostgresError(RuntimeError):
+    """A PostgreSQL server could not be found, initialised, started or stopped."""
+
+
+def _has_server(bindir: Path) -> bool:
+    return all((bindir / name).is_file() and os.access(bindir / name, os.X_OK) for name in SERVER_BINARIES)
+
+
+def _major_of(bindir: Path) -> int:
+    try:
+        out = subprocess.run(
+            [str(bindir / "postgres"), "--version"], capture_output=True, text=True, timeout=10
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    match = re.search(r"(\d+)(?:\.\d+)?", out)
+    return int(match.group(1)) if match else 0
+
+
+def candidate_bindirs() -> list[Path]:
+    """Folders that may hold server binaries, in the order they are tried."""
+    found: list[Path] = []
+    env = os.environ.get("OPSNB_PG_BINDIR")
+    if env:
+        found.append(Path(env))
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        try:
+            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, timeout=10)
+            if out.returncode == 0 and out.stdout.strip():
+                found.append(Path(out.stdout.strip()))
+        except (OSError, subprocess.SubprocessError):
+            pass
+    on_path = shutil.which("initdb")
+    if on_path:
+        found.append(Path(os.path.realpath(on_path)).parent)
+
+    def version_key(path: str) -> float:
+        match = re.search(r"(?:postgresql/|pgsql-|postgresql@)(\d+(?:\.\d+)?)", path)
+        return float(match.group(1)) if match else 0.0
+
+    patterns = [
+        "/usr/lib/postgresql/*/bin",
+        "/usr/pgsql-*/bin",
+        "/opt/homebrew/opt/postgresql@*/bin",
+        "/usr/local/opt/postgresql@*/bin",
+    ]
+    for pattern in patterns:
+        found += [Path(p) for p in sorted(glob.glob(pattern), key=version_key, reverse=True)]
+    found += [Path("/opt/homebrew/bin"), Path("/usr/local/bin"), Path("/usr/bin")]
+    unique: list[Path] = []
+    for path in found:
+        if path not in unique:
+            unique.append(path)
+    return unique
+
+
+def find_bindir() -> Path | None:
+    """Return the newest folder holding initdb, pg_ctl and postgres, or None."""
+    for path in candidate_bindirs():
+        if _has_server(path):
+            return Path(os.path.realpath(path))
+    return None
+
+
+def install_server(log=print) -> Path | None:
+    """Install the distribution's PostgreSQL server with apt-get when root; return its bindir or None."""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return None
+    log("no PostgreSQL server binaries found: installing them with `apt-get install -y postgresql`")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    cmd = ["apt-get", "install", "-y", "--no-install-recommends", "postgresql", "postgresql-contrib"]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        subprocess.run(["apt-get", "update"], capture_output=True, env=env)
+        result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    return find_bindir() if result.returncode == 0 else None
+
+
+def require_bindir(auto_install: bool = True, log=print) -> Path:
+    """Return the server bindir, installing it when possible, else raise PostgresError."""
+    bindir = find_bindir()
+    if bindir is None and auto_install:
+        bindir = install_server(log)
+    if bindir is None:
+        raise PostgresError(
+            "no PostgreSQL server binaries (initdb, pg_ctl, postgres) found via pg_config, PATH, "
+            "/usr/lib/postgresql/*/bin or Homebrew; install the `postgresql` package "
+            "(or set OPSNB_PG_BINDIR)"
+        )
+    return bindir
+
+
+def server_major(bindir: Path) -> int:
+    """Major version of the server in bindir (e.g. 15)."""
+    return _major_of(bindir)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.3) -> bool:
+    """True when something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _run_as_postgres() -> bool:
+    return os.geteuid() == 0
+
+
+def _pg_ids() -> tuple[int, int]:
+    entry = pwd.getpwnam(PG_SYSTEM_USER)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _user_can_traverse(path: Path, uid: int, gids: set[int]) -> bool:
+    """Whether uid (with groups gids) can reach path: every parent needs the right x bit."""
+    for part in [path, *path.parents]:
+        if not part.exists():
+            continue
+        st = part.stat()
+        if st.st_uid == uid:
+            ok = st.st_mode & stat.S_IXUSR
+        elif st.st_gid in gids:
+            ok = st.st_mode & stat.S_IXGRP
+        else:
+            ok = st.st_mode & stat.S_IXOTH
+        if not ok:
+            return False
+    return True
+
+
+def cluster_parent(preferred: Path) -> tuple[Path, bool]:
+    """Where to keep a cluster: (folder, is_temporary).
+
+    `preferred` when the server user can reach it; as root with an unreachable `preferred` (e.g. a 0700
+    temp dir), a fresh folder under the system temp dir owned by `postgres`.
+    """
+    preferred = Path(preferred)
+    if not _run_as_postgres():
+        return preferred, False
+    uid, gid = _pg_ids()
+    import grp
+
+    gids = {gid} | {g.gr_gid for g in grp.getgrall() if PG_SYSTEM_USER in g.gr_mem}
+    if _user_can_traverse(preferred.parent, uid, gids) and len(str(preferred)) < 80:
+        return preferred, False
+    tmp = Path(tempfile.mkdtemp(prefix="opsnb-pg-", dir="/tmp"))
+    os.chown(tmp, uid, gid)
+    return tmp, True
+
+
+class LocalPostgres:
+    """A private PostgreSQL cluster: `<folder>/data`, a unix socket in `<folder>/run`, a log file.
+
+    `folder` must be reachable by the server user; use `cluster_parent()` to pick one.
+    """
+
+    def __init__(self, datadir: str | os.PathLike[str], port: int | None = None, bindir: Path | None = None):
+        self.folder = Path(datadir).resolve()
+        self.datadir = self.folder / "data"
+        self.socket_dir = self.folder / "run"
+        self.log_path = self.folder / "postgres.log"
+        self.port = port or free_port()
+        self.bindir = Path(bindir) if bindir else require_bindir()
+        self.superuser = "opsnb_admin"
+
+    # --- helpers -----------------------------------------------------------------------------------
+    def _cmd(self, name: str, *args: str) -> list[str]:
+        cmd = [str(self.bindir / name), *args]
+        if _run_as_postgres():
+            cmd = ["runuser", "-u", PG_SYSTEM_USER, "--", *cmd]
+        return cmd
+
+    def _run(self, name: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            self._cmd(name, *args),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd="/",
+            env=dict(os.environ, LC_ALL="C", LANG="C"),
+        )
+        if result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()
+            raise PostgresError(f"{name} failed: {detail[-1] if detail else result.returncode}")
+        return result
+
+    def _own(self, path: Path) -> None:
+        if _run_as_postgres():
+            uid, gid = _pg_ids()
+            os.chown(path, uid, gid)
+
+    @property
+    def initialized(self) -> bool:
+        """True when the data folder holds a cluster."""
+        return (self.datadir / "PG_VERSION").is_file()
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    def init(self, password: str, superuser: str = "opsnb_admin") -> None:
+        """initdb with a password-protected superuser (scram-sha-256 over TCP) and the sandbox settings."""
+        self.superuser = superuser
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._own(self.folder)
+        os.chmod(self.folder, 0o700)
+        pwfile = self.folder / ".pwfile"
+        pwfile.write_text(password + "\n")
+        os.chmod(pwfile, 0o600)
+        self._own(pwfile)
+        try:
+            self._run(
+                "initdb",
+                "-D",
+                str(self.datadir),
+                "-U",
+                superuser,
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        self.socket_dir.mkdir(exist_ok=True)
+        self._own(self.socket_dir)
+        settings = {
+            "listen_addresses": "'127.0.0.1'",
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.socket_dir}'",
+            "shared_preload_libraries": "'pg_stat_statements'",
+            "pg_stat_statements.track": "all",
+            "track_io_timing": "on",
+            "max_connections": "60",
+            "shared_buffers": "64MB",
+            "fsync": "off",  # throwaway cluster: speed over durability
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "logging_collector": "off",
+            "log_min_duration_statement": "1000",
+            "dynamic_shared_memory_type": "posix",
+        }
+        with open(self.datadir / "postgresql.conf", "a") as conf:
+            conf.write("\n# opsnb sandbox\n")
+            for key, value in settings.items():
+                conf.write(f"{key} = {value}\n")
+
+    def set_port(self, port: int) -> None:
+        """Change the port (cluster must be stopped)."""
+        self.port = port
+        with open(self.datadir / "postgresql.conf", "a") as conf:
+            conf.write(f"port = {port}\n")
+
+    def start(self, timeout: float = 30) -> int:
+        """Start the server and wait until it accepts connections; return the postmaster pid."""
+        if not self.initialized:
+            raise PostgresError(f"no cluster in {self.datadir}: call init() first")
+        self.log_path.touch(exist_ok=True)
+        self._own(self.log_path)
+        try:
+            self._run(
+                "pg_ctl",
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.log_path),
+                "-w",
+                "-t",
+                str(int(timeout)),
+                "-o",
+                f"-p {self.port}",
+                "start",
+                timeout=timeout + 10,
+            )
+        except (PostgresError, subprocess.TimeoutExpired) as exc:
+            raise PostgresError(f"postgres failed to start on port {self.port} (log: {self.log_path})") from exc
+        pid = self.pid()
+        if pid is None:
+            raise PostgresError(f"postgres started but wrote no postmaster.pid (log: {self.log_path})")
+        return pid
+
+    def pid(self) -> int | None:
+        """The postmaster pid when the server is running, else None."""
+        pidfile = self.datadir / "postmaster.pid"
+        try:
+            pid = int(pidfile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return pid
+
+    def is_running(self) -> bool:
+        """True when the postmaster is alive and accepts TCP connections."""
+        return self.pid() is not None and port_open(self.port)
+
+    def stop(self, timeout: float = 20) -> None:
+        """Fast shutdown; kill the postmaster if pg_ctl cannot stop it in time."""
+        pid = self.pid()
+        if pid is None:
+            return
+        try:
+            self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "-t", str(int(timeout)), "stop")
+        except (PostgresError, subprocess.TimeoutExpired):
+            try:
+                os.kill(pid, signal.SIGQUIT)
+            except ProcessLookupError:
+                return
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    return
+                time.sleep(0.1)
+            os.kill(pid, signal.SIGKILL)
+
+    def remove(self) -> None:
+        """Stop the server and delete its folder."""
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    # --- connections -------------------------------------------------------------------------------
+    def dsn(self, user: str, password: str, dbname: str = "postgres", application_name: str | None = None) -> str:
+        """postgresql:// URL for user@127.0.0.1:port/dbname."""
+        url = f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:{self.port}/{dbname}"
+        if application_name:
+            url += f"?application_name={quote(application_name)}"
+        return url
+
+    def tool(self, name: str) -> str:
+        """Path of a client tool (pg_dump, pg_restore, psql) of the server's own major version."""
+        return str(self.bindir / name)

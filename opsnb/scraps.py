@@ -1,0 +1,47 @@
+"""The small wrapper around scrapbook: values the runner reads back from the executed notebook.
+
+Values are glued as JSON text (scrapbook chokes on numpy numbers, None and
+datetimes), and the runner reads them from the notebook file itself, so the
+runner process never imports scrapbook.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+SCRAP_PREFIX = "application/scrapbook.scrap."  # .text+json for strings, .json+json for others
+
+
+def glue(name: str, value: Any) -> None:
+    """Record ``value`` (anything JSON-able) in the current cell's outputs under ``name``."""
+    import scrapbook
+
+    from opsnb.findings import jsonable
+
+    scrapbook.glue(name, json.dumps(jsonable(value)), display=False)
+
+
+def read(nb: dict) -> dict[str, Any]:
+    """Every value glued in a notebook (dict or NotebookNode), last one wins per name."""
+    found: dict[str, Any] = {}
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []) or []:
+            payload = next((v for k, v in (output.get("data") or {}).items() if k.startswith(SCRAP_PREFIX)), None)
+            if not isinstance(payload, dict) or "name" not in payload:
+                continue
+            data = payload.get("data")
+            try:
+                found[payload["name"]] = json.loads(data) if isinstance(data, str) else data
+            except ValueError:
+                found[payload["name"]] = data
+    return found
+
+
+def strip(nb: dict) -> None:
+    """Remove scrap outputs in place (nbconvert warns on them and readers need not see them)."""
+    for cell in nb.get("cells", []):
+        if cell.get("outputs"):
+            cell["outputs"] = [
+                o for o in cell["outputs"] if not any(k.startswith(SCRAP_PREFIX) for k in o.get("data") or {})
+            ]
