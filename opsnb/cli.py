@@ -26,8 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     p = _Parser(prog="opsnb", description="The shop's operations runbook as executable notebooks.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.add_parser("list", help="runbooks and their purpose", description="List the runbooks with their one-line purpose.")
-    show = sub.add_parser("show", help="a runbook's parameters", description="Show a runbook's parameters: type, default, help.")
+    sub.add_parser(
+        "list",
+        help="runbooks and their purpose",
+        description="List the runbooks with their one-line purpose.",
+    )
+    show = sub.add_parser(
+        "show", help="a runbook's parameters", description="Show a runbook's parameters: type, default, help."
+    )
     show.add_argument("runbook")
     run = sub.add_parser(
         "run",
@@ -37,15 +43,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("runbook", nargs="?", help="runbook name (see `opsnb list`)")
     run.add_argument("--all", action="store_true", help="run every runbook, one after the other")
-    run.add_argument("--env", default=os.environ.get("OPSNB_ENV", "sandbox"), help="environment: parameters/<ENV>.yaml (default: sandbox)")
-    run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="set a parameter (repeatable)")
+    run.add_argument(
+        "--env",
+        default=os.environ.get("OPSNB_ENV", "sandbox"),
+        help="environment: parameters/<ENV>.yaml (default: sandbox)",
+    )
+    run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a parameter (repeatable)",
+    )
     run.add_argument("--incident", help="incident id recorded in the evidence")
-    run.add_argument("--timeout", type=int, default=600, metavar="S", help="per-cell timeout in seconds (default 600)")
-    run.add_argument("--allow-writes", action="store_true", help="let gated actions apply (default: plan only)")
+    run.add_argument(
+        "--timeout", type=int, default=600, metavar="S", help="per-cell timeout in seconds (default 600)"
+    )
+    run.add_argument(
+        "--allow-writes", action="store_true", help="let gated actions apply (default: plan only)"
+    )
     sub.add_parser("sandbox", help="the embedded shop: up, down, status, reset, fault", add_help=False)
-    demo = sub.add_parser("demo", help="sandbox up, run every runbook, print where the evidence is", description="Start the sandbox with its planted trouble, run every runbook against it and print the index path.")
+    demo = sub.add_parser(
+        "demo",
+        help="sandbox up, run every runbook, print where the evidence is",
+        description="Start the sandbox with its planted trouble, run every runbook against it and print the index path.",
+    )
     demo.add_argument("--scale", type=int, default=None, help="orders in the sandbox shop")
-    lab = sub.add_parser("lab", help="open JupyterLab on the runbooks for an environment", description="Open JupyterLab with the runbooks prepared for an environment.")
+    lab = sub.add_parser(
+        "lab",
+        help="open JupyterLab on the runbooks for an environment",
+        description="Open JupyterLab with the runbooks prepared for an environment.",
+    )
     lab.add_argument("--env", default="sandbox")
     return p
 
@@ -120,7 +149,9 @@ def cmd_demo(args) -> int:
     print("opsnb demo: starting the sandbox (planted trouble on)…", flush=True)
     kwargs = {"scale": args.scale} if args.scale else {}
     manager.up(**kwargs)
-    run_args = argparse.Namespace(runbook=None, all=True, env="sandbox", param=[], incident="DEMO", timeout=600, allow_writes=False)
+    run_args = argparse.Namespace(
+        runbook=None, all=True, env="sandbox", param=[], incident="DEMO", timeout=600, allow_writes=False
+    )
     code = cmd_run(run_args)
     print("Every runbook ran to a verdict." if code < 3 else "Some runbook could not finish (see above).")
     return 0 if code < 3 else code

@@ -57,7 +57,9 @@ def load_environment(name: str) -> Environment:
     path = parameters_dir() / f"{name}.yaml"
     if not path.is_file():
         names = environment_names()
-        raise UsageError(f"unknown environment '{name}'{did_you_mean(name, names)}; environments: {', '.join(names) or 'none'}")
+        raise UsageError(
+            f"unknown environment '{name}'{did_you_mean(name, names)}; environments: {', '.join(names) or 'none'}"
+        )
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader) or {}
     except yaml.YAMLError as exc:
@@ -68,11 +70,15 @@ def load_environment(name: str) -> Environment:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path.name}: expected a mapping with defaults:/runbooks:, got {type(data).__name__}")
+        raise ConfigError(
+            f"{path.name}: expected a mapping with defaults:/runbooks:, got {type(data).__name__}"
+        )
     unknown = set(data) - {"env_file", "defaults", "runbooks"}
     if unknown:
         bad = sorted(unknown)[0]
-        raise ConfigError(f"{path.name}: unknown key '{bad}'{did_you_mean(bad, ['env_file', 'defaults', 'runbooks'])}; valid: env_file, defaults, runbooks")
+        raise ConfigError(
+            f"{path.name}: unknown key '{bad}'{did_you_mean(bad, ['env_file', 'defaults', 'runbooks'])}; valid: env_file, defaults, runbooks"
+        )
     env = Environment(name=name, path=path)
     if data.get("env_file"):
         env.env_file = _resolve_path(expand(data["env_file"], {}, path.name))

@@ -146,11 +146,18 @@ def run_notebook(
     ended = time.time()
     found = scraps.read(executed)
     if not outcome:
-        verdict = (found.get("opsnb_verdict") or {}).get("verdict") if isinstance(found.get("opsnb_verdict"), dict) else None
+        verdict = (
+            (found.get("opsnb_verdict") or {}).get("verdict")
+            if isinstance(found.get("opsnb_verdict"), dict)
+            else None
+        )
         if verdict in ("PASS", "WARN", "FAIL"):
             outcome = verdict
         else:
-            outcome, error = "ERROR", "the notebook finished without recording a verdict (opsnb.findings.record())"
+            outcome, error = (
+                "ERROR",
+                "the notebook finished without recording a verdict (opsnb.findings.record())",
+            )
     failed = None
     if outcome in ("ERROR", "TIMEOUT", "KERNEL-DIED", "INTERRUPTED"):
         failed = _failed_cell(executed, exc_cell if exc_cell is not None else current)

@@ -95,7 +95,10 @@ def record():
     scraps.glue("opsnb_actions", list(_run.actions))
     scraps.glue("opsnb_secret_names", resolved_names())
     scraps.glue("opsnb_verdict", {"verdict": verdict(), "highest": highest(severities)})
-    print(f"Verdict: {verdict()}" + (f" (highest severity {highest(severities)})" if highest(severities) else ""))
+    print(
+        f"Verdict: {verdict()}"
+        + (f" (highest severity {highest(severities)})" if highest(severities) else "")
+    )
     return table()
 
 

@@ -45,7 +45,9 @@ class Prober:
         self.probes: list[Probe] = []
         self.responses: list[httpx.Response | None] = []
 
-    def probe(self, url: str, method: str = "GET", expect: int | tuple[int, ...] = 200, **kwargs: Any) -> Probe:
+    def probe(
+        self, url: str, method: str = "GET", expect: int | tuple[int, ...] = 200, **kwargs: Any
+    ) -> Probe:
         """Call ``url``; ``ok`` means the status is one of ``expect``. Never raises on network errors."""
         expected = (expect,) if isinstance(expect, int) else tuple(expect)
         start = time.perf_counter()

@@ -31,9 +31,9 @@ def render_index(runs: list[dict]) -> str:
     rows = []
     for m in runs:
         rows.append(
-            f'<tr><td>{e(m.get("started_at", ""))}</td><td>{e(m.get("runbook", ""))}</td><td>{e(m.get("env", ""))}</td>'
+            f"<tr><td>{e(m.get('started_at', ''))}</td><td>{e(m.get('runbook', ''))}</td><td>{e(m.get('env', ''))}</td>"
             f'<td><span class="badge {e(m.get("outcome", ""))}">{e(m.get("outcome", ""))}</span></td>'
-            f'<td>{e(str(m.get("highest_severity") or "-"))}</td><td>{e(str(m.get("incident") or "-"))}</td>'
+            f"<td>{e(str(m.get('highest_severity') or '-'))}</td><td>{e(str(m.get('incident') or '-'))}</td>"
             f'<td>{float(m.get("duration_s", 0)):.1f}s</td><td><a href="{e(m["_html"])}">report</a></td></tr>'
         )
     table = "".join(rows) or '<tr><td colspan="8">no runs yet</td></tr>'

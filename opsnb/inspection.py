@@ -53,7 +53,9 @@ def find_runbook(name: str) -> Path:
     from opsnb.suggest import did_you_mean
 
     names = runbook_names()
-    raise UsageError(f"unknown runbook '{name}'{did_you_mean(name, names)}; runbooks: {', '.join(names) or 'none'}")
+    raise UsageError(
+        f"unknown runbook '{name}'{did_you_mean(name, names)}; runbooks: {', '.join(names) or 'none'}"
+    )
 
 
 def load_runbook(name: str) -> Runbook:
@@ -102,7 +104,9 @@ def parse_parameters_cell(source: str, runbook: str = "?") -> dict[str, Paramete
     for node in tree.body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             name, annotation, value = node.target.id, ast.unparse(node.annotation), node.value
-        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        elif (
+            isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+        ):
             name, annotation, value = node.targets[0].id, None, node.value
         else:
             continue

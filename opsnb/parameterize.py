@@ -23,12 +23,13 @@ SECRET_SUFFIX = "_env"
 
 
 def _split_optional(type_name: str) -> tuple[str, bool]:
-    parts = [p.strip() for p in type_name.replace("Optional[", "").rstrip("]").split("|")]
-    if type_name.startswith("Optional["):
-        return type_name[len("Optional[") : -1].strip(), True
-    optional = "None" in parts
+    """('int', True) for 'int | None' or 'Optional[int]'; ('list[str]', False) for 'list[str]'."""
+    text = type_name.strip()
+    if text.startswith("Optional[") and text.endswith("]"):
+        return text[len("Optional[") : -1].strip(), True
+    parts = [p.strip() for p in text.split("|")]
     base = [p for p in parts if p != "None"]
-    return (base[0] if base else "str"), optional
+    return (base[0] if base else "str"), len(base) < len(parts)
 
 
 def coerce(param: Parameter, raw: Any) -> Any:
@@ -111,7 +112,9 @@ def resolve_parameters(
                 merged[name] = coerce(declared[name], raw)
     missing = [p.name for p in declared.values() if p.required and merged.get(p.name) is None]
     if missing:
-        raise UsageError(f"runbook '{runbook.name}' needs a value for: {', '.join(missing)} (use -p name=value)")
+        raise UsageError(
+            f"runbook '{runbook.name}' needs a value for: {', '.join(missing)} (use -p name=value)"
+        )
     return merged
 
 

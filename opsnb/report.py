@@ -32,7 +32,9 @@ pre.src{background:#f3f4f7;padding:6px} pre.err{background:#fdecea;padding:6px}
 """
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_DANGEROUS_TAGS = re.compile(r"<\s*(script|iframe|object|embed|link|meta|base|form)\b[^>]*>(.*?<\s*/\s*\1\s*>)?", re.I | re.S)
+_DANGEROUS_TAGS = re.compile(
+    r"<\s*(script|iframe|object|embed|link|meta|base|form)\b[^>]*>(.*?<\s*/\s*\1\s*>)?", re.I | re.S
+)
 _EVENT_ATTR = re.compile(r"\s+on[a-z]+\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s>]+)", re.I)
 _EXTERNAL_SRC = re.compile(r"\s+(src|srcset|poster|background)\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s>]+)", re.I)
 _CSS_URL = re.compile(r"url\s*\([^)]*\)", re.I)
@@ -101,7 +103,13 @@ def render_cells(nb: dict, failed_cell: int | None) -> str:
         if cell.get("cell_type") != "code":
             continue
         tags = cell.get("metadata", {}).get("tags", [])
-        label = " (parameters)" if "parameters" in tags else " (injected parameters)" if "injected-parameters" in tags else ""
+        label = (
+            " (parameters)"
+            if "parameters" in tags
+            else " (injected parameters)"
+            if "injected-parameters" in tags
+            else ""
+        )
         outputs = "".join(render_output(o) for o in cell.get("outputs", []) or [])
         parts.append(
             f'<section class="{css}" id="cell-{index}"><div class="muted">In [{_esc(cell.get("execution_count") or " ")}]{label}</div>'
@@ -133,30 +141,37 @@ def render(manifest: dict, nb: dict) -> str:
     failure = ""
     if m.get("failed_cell") is not None:
         failure = (
-            f'<p><b>The run did not finish:</b> {_esc(m.get("error"))} — '
+            f"<p><b>The run did not finish:</b> {_esc(m.get('error'))} — "
             f'<a href="#cell-{m["failed_cell"]}">go to the failing cell</a></p>'
         )
     elif m.get("error"):
         failure = f"<p><b>Error:</b> {_esc(m['error'])}</p>"
     params = [{"name": k, "value": v} for k, v in (m.get("parameters") or {}).items()]
     actions = [
-        {"title": a.get("title"), "status": a.get("status"), "plan": "; ".join(a.get("plan") or []), "result": a.get("result")}
+        {
+            "title": a.get("title"),
+            "status": a.get("status"),
+            "plan": "; ".join(a.get("plan") or []),
+            "result": a.get("result"),
+        }
         for a in m.get("actions") or []
     ]
     severity_line = (
-        f"<p><b>Highest severity:</b> {_esc(describe(sev))}</p>" if level and sev != "info" else "<p><b>Highest severity:</b> none</p>"
+        f"<p><b>Highest severity:</b> {_esc(describe(sev))}</p>"
+        if level and sev != "info"
+        else "<p><b>Highest severity:</b> none</p>"
     )
     header = f"""
 <header class="run">
-<h1>{_esc(m['runbook'])} <span class="badge {_esc(outcome)}">{_esc(outcome)}</span></h1>
-<p><b>Environment:</b> {_esc(m['env'])} · <b>Incident:</b> {_esc(m.get('incident') or '-')} ·
-<b>Run:</b> {_esc(m['run_id'])} · <b>By:</b> {_esc(m['user'])}@{_esc(m['host'])}</p>
-<p><b>Started:</b> {_esc(m['started_at'])} · <b>Ended:</b> {_esc(m['ended_at'])} · <b>Duration:</b> {m['duration_s']:.1f}s ·
-<b>opsnb</b> {_esc(m['opsnb_version'])} · <b>notebooks at</b> {_esc(m.get('notebooks_commit') or 'unknown')}</p>
+<h1>{_esc(m["runbook"])} <span class="badge {_esc(outcome)}">{_esc(outcome)}</span></h1>
+<p><b>Environment:</b> {_esc(m["env"])} · <b>Incident:</b> {_esc(m.get("incident") or "-")} ·
+<b>Run:</b> {_esc(m["run_id"])} · <b>By:</b> {_esc(m["user"])}@{_esc(m["host"])}</p>
+<p><b>Started:</b> {_esc(m["started_at"])} · <b>Ended:</b> {_esc(m["ended_at"])} · <b>Duration:</b> {m["duration_s"]:.1f}s ·
+<b>opsnb</b> {_esc(m["opsnb_version"])} · <b>notebooks at</b> {_esc(m.get("notebooks_commit") or "unknown")}</p>
 {severity_line}{failure}
-<h2>Findings</h2>{_table(m.get('findings') or [], ['severity', 'title', 'detail'])}
-<h2>Actions</h2>{_table(actions, ['title', 'status', 'plan', 'result'])}
-<h2>Parameters</h2>{_table(params, ['name', 'value'])}
+<h2>Findings</h2>{_table(m.get("findings") or [], ["severity", "title", "detail"])}
+<h2>Actions</h2>{_table(actions, ["title", "status", "plan", "result"])}
+<h2>Parameters</h2>{_table(params, ["name", "value"])}
 </header>"""
     title = f"{m['runbook']} {outcome} {m['started_at']}"
     return (

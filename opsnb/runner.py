@@ -51,7 +51,9 @@ def plan_run(
     environment = load_environment(env)
     params = resolve_parameters(rb, environment.defaults, environment.runbook_block(runbook), cli_params)
     refs = secret_references(rb, params)
-    check_secret_references(refs, environment.secrets, str(environment.env_file) if environment.env_file else None)
+    check_secret_references(
+        refs, environment.secrets, str(environment.env_file) if environment.env_file else None
+    )
     return RunPlan(rb, environment, params, refs, incident, cell_timeout_s, allow_writes)
 
 

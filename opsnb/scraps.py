@@ -27,7 +27,9 @@ def read(nb: dict) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for cell in nb.get("cells", []):
         for output in cell.get("outputs", []) or []:
-            payload = next((v for k, v in (output.get("data") or {}).items() if k.startswith(SCRAP_PREFIX)), None)
+            payload = next(
+                (v for k, v in (output.get("data") or {}).items() if k.startswith(SCRAP_PREFIX)), None
+            )
             if not isinstance(payload, dict) or "name" not in payload:
                 continue
             data = payload.get("data")

@@ -15,7 +15,9 @@ from opsnb.errors import ConfigError
 
 MASK = "***"
 # scheme://user:password@ — the password part is what we hide.
-DSN_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*:)(?P<password>[^@\s'\"/]+)(?P<tail>@)")
+DSN_PASSWORD = re.compile(
+    r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*:)(?P<password>[^@\s'\"/]+)(?P<tail>@)"
+)
 MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
 
 _resolved: dict[str, str] = {}
@@ -70,8 +72,9 @@ def _from_env_file(env_name: str) -> str | None:
     path = os.environ.get("OPSNB_ENV_FILE")
     if not path:
         return None
-    from opsnb.config import read_env_file
     from pathlib import Path
+
+    from opsnb.config import read_env_file
 
     try:
         return read_env_file(Path(path)).get(env_name)

@@ -1,0 +1,406 @@
+"""Request/app logs from a log source into one pandas DataFrame.
+
+A source is a Vercel log-drain file (NDJSON, one JSON object per line; ``.ndjson``, ``.jsonl``, ``.log``,
+``.json`` — a ``.json`` file may also hold one JSON array), a ``.gz`` of one, or a folder of them (read
+recursively, in name order). Lines that are not log-drain JSON (truncated, binary, empty, not an object)
+are counted in ``LogRead.garbage``, never raised.
+
+Speed: each file is parsed in large blocks by pyarrow's multithreaded JSON reader with an explicit schema;
+a block that fails is split in halves until the bad lines are isolated, and those small pieces are parsed
+line by line with :mod:`json` (lenient about types). Clean files never touch the slow path.
+
+Columns of ``LogRead.frame`` (see ``COLUMNS``): timestamp (UTC), level, message, statusCode (Int64;
+-1 = the function crashed; the proxy's status when the top-level one is absent), path, method,
+deploymentId, requestId, source, host, projectId, id, region, clientIp.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import gzip
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LOG_SUFFIXES = (".ndjson", ".jsonl", ".log", ".json")
+COLUMNS = [
+    "timestamp",
+    "level",
+    "message",
+    "statusCode",
+    "path",
+    "method",
+    "deploymentId",
+    "requestId",
+    "source",
+    "host",
+    "projectId",
+    "id",
+    "region",
+    "clientIp",
+]
+BLOCK_BYTES = 32 << 20  # pyarrow block per call; big enough to use both cores, small enough to re-parse
+LINE_BY_LINE_BELOW = 64  # a failing piece with fewer lines than this is parsed line by line
+SAMPLES = 5  # garbage lines kept (shortened) as evidence
+
+
+@dataclass
+class LogRead:
+    """What ``read_logs`` found: the frame, how many lines were garbage, and which files were read."""
+
+    frame: Any  # pandas.DataFrame with COLUMNS
+    garbage: int = 0
+    files: list[Path] = field(default_factory=list)
+    garbage_kinds: dict[str, int] = field(
+        default_factory=dict
+    )  # empty / binary / truncated JSON / not an object
+    garbage_samples: list[str] = field(default_factory=list)  # first few bad lines, shortened, repr()'d
+    lines: int = 0  # lines looked at (valid + garbage)
+
+    def summary(self) -> dict[str, Any]:
+        """One-row description: files, lines, rows, garbage (by kind), time span."""
+        frame = self.frame
+        return {
+            "files": len(self.files),
+            "lines": self.lines,
+            "rows": len(frame),
+            "garbage": self.garbage,
+            "garbage_kinds": dict(self.garbage_kinds),
+            "first": frame["timestamp"].min() if len(frame) else None,
+            "last": frame["timestamp"].max() if len(frame) else None,
+        }
+
+
+class _Garbage:
+    """Counter of bad lines with a few samples."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.kinds: dict[str, int] = {}
+        self.samples: list[str] = []
+
+    def add(self, kind: str, line: bytes) -> None:
+        self.count += 1
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+        if len(self.samples) < SAMPLES:
+            self.samples.append(repr(line[:120]) + ("…" if len(line) > 120 else ""))
+
+
+def _schema():
+    import pyarrow as pa
+
+    proxy = pa.struct(
+        [
+            ("statusCode", pa.int64()),
+            ("path", pa.string()),
+            ("method", pa.string()),
+            ("clientIp", pa.string()),
+            ("region", pa.string()),
+            ("host", pa.string()),
+        ]
+    )
+    return pa.schema(
+        [
+            ("id", pa.string()),
+            ("deploymentId", pa.string()),
+            ("source", pa.string()),
+            ("host", pa.string()),
+            ("timestamp", pa.int64()),
+            ("projectId", pa.string()),
+            ("level", pa.string()),
+            ("message", pa.string()),
+            ("statusCode", pa.int64()),
+            ("requestId", pa.string()),
+            ("path", pa.string()),
+            ("proxy", proxy),
+        ]
+    )
+
+
+def is_url(source: str | Path) -> bool:
+    """True when ``source`` names an HTTP(S) endpoint rather than a file or folder."""
+    return isinstance(source, str) and source.split("://", 1)[0].lower() in ("http", "https")
+
+
+def log_files(source: str | Path) -> list[Path]:
+    """The log files a file/folder source stands for (folder: recursive, name order, hidden files skipped)."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        found = [
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            and _log_suffix(p)
+        ]
+        return sorted(found)
+    if path.is_file():
+        return [path]
+    raise FileNotFoundError(f"log source {path} does not exist")
+
+
+def _log_suffix(path: Path) -> bool:
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    return name.endswith(LOG_SUFFIXES)
+
+
+def _read_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError):  # truncated .gz: keep what decompresses
+            import zlib
+
+            return zlib.decompressobj(wbits=31).decompress(data)
+    return data
+
+
+def _to_utc(value: Any, now: _dt.datetime):
+    """since/until as an aware UTC datetime; a timedelta means that long before now."""
+    import pandas as pd
+
+    if value is None:
+        return None
+    if isinstance(value, _dt.timedelta):
+        return now - value
+    ts = pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.to_pydatetime()
+
+
+def read_logs(source: str | Path, *, since: Any = None, until: Any = None) -> LogRead:
+    """Read a log source (file, .gz, folder; see module doc) into a ``LogRead``.
+
+    ``since``/``until`` (datetime, ISO string, pandas Timestamp, or a timedelta meaning "that long ago")
+    keep rows with since <= timestamp < until. Garbage lines are counted, never raised.
+    """
+    import pyarrow as pa
+
+    now = _dt.datetime.now(_dt.UTC)
+    lo, hi = _to_utc(since, now), _to_utc(until, now)
+    if is_url(source):
+        raise ValueError(
+            f"URL log sources are not supported by read_logs ({source}); use opsnb.vercel for the Vercel API"
+        )
+    files = log_files(source)
+    garbage = _Garbage()
+    schema = _schema()
+    tables, lines = [], 0
+    for path in files:
+        data = _read_bytes(path)
+        table, n = _parse(data, schema, garbage)
+        lines += n
+        if table is not None and table.num_rows:
+            tables.append(_filter(table, lo, hi))
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
+    frame = _frame(table)
+    del table, tables
+    if len(frame) and not frame["timestamp"].is_monotonic_increasing:
+        frame = frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    return LogRead(frame, garbage.count, files, garbage.kinds, garbage.samples, lines)
+
+
+def _filter(table, lo, hi):
+    import pyarrow.compute as pc
+
+    if lo is None and hi is None:
+        return table
+    ts = table.column("timestamp")
+    mask = None
+    if lo is not None:
+        mask = pc.greater_equal(ts, int(lo.timestamp() * 1000))
+    if hi is not None:
+        upper = pc.less(ts, int(hi.timestamp() * 1000))
+        mask = upper if mask is None else pc.and_(mask, upper)
+    return table.filter(pc.fill_null(mask, False))
+
+
+def _parse(data: bytes, schema, garbage: _Garbage):
+    """(arrow table, lines looked at) for one file's bytes."""
+    import pyarrow as pa
+
+    stripped = data.lstrip()
+    if stripped[:1] == b"[":  # a JSON array (Vercel's "json" drain format, or an exported file)
+        try:
+            items = json.loads(data)
+        except ValueError:
+            items = None
+        if isinstance(items, list):
+            rows = []
+            for item in items:
+                row = _row(item)
+                if row is None:
+                    garbage.add("not an object", json.dumps(item)[:120].encode())
+                else:
+                    rows.append(row)
+            return pa.Table.from_pylist(rows, schema=schema), len(items)
+    tables, lines = [], 0
+    view = memoryview(data)
+    start, size = 0, len(data)
+    while start < size:
+        end = data.find(b"\n", min(start + BLOCK_BYTES, size))
+        end = size if end < 0 else end + 1
+        block = view[start:end]
+        lines += _count_lines(block)
+        tables.extend(_parse_block(block, schema, garbage))
+        start = end
+    tables = [t for t in tables if t.num_rows]
+    return (pa.concat_tables(tables) if tables else None), lines
+
+
+def _count_lines(block) -> int:
+    raw = bytes(block[-1:])
+    n = bytes(block).count(b"\n") if len(block) < 4096 else _fast_count(block)
+    return n + (1 if raw and raw != b"\n" else 0)
+
+
+def _fast_count(block) -> int:
+    import numpy as np
+
+    return int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10))
+
+
+def _parse_block(block, schema, garbage: _Garbage) -> list:
+    """Arrow tables for a block of lines; bad lines isolated by halving, then counted as garbage."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+    try:
+        table = pj.read_json(pa.py_buffer(block), parse_options=options)
+        table.validate(full=True)  # invalid UTF-8 inside strings
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        table = None
+    if table is not None:
+        blank = _count_lines(block) - table.num_rows  # pyarrow skips blank lines
+        for _ in range(max(blank, 0)):
+            garbage.add("empty", b"")
+        return [table]
+    lines = bytes(block).split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    if len(lines) < LINE_BY_LINE_BELOW:
+        return [_parse_lines(lines, schema, garbage)]
+    half = len(lines) // 2
+    left = b"\n".join(lines[:half]) + b"\n"
+    right = b"\n".join(lines[half:]) + b"\n"
+    del lines
+    return _parse_block(memoryview(left), schema, garbage) + _parse_block(memoryview(right), schema, garbage)
+
+
+def _parse_lines(lines: list[bytes], schema, garbage: _Garbage):
+    """The slow, lenient path: one json.loads per line."""
+    import pyarrow as pa
+
+    rows = []
+    for line in lines:
+        if not line.strip():
+            garbage.add("empty", line)
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            garbage.add("binary", line)
+            continue
+        try:
+            item = json.loads(text)
+        except ValueError:
+            kind = "binary" if any(ord(c) < 9 or 13 < ord(c) < 32 for c in text) else "invalid JSON"
+            garbage.add(kind, line)
+            continue
+        row = _row(item)
+        if row is None:
+            garbage.add("not an object", line)
+        else:
+            rows.append(row)
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(float(value)) if isinstance(value, (int, float, str)) else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _str(value: Any) -> str | None:
+    if value is None:
+        return None
+    return (
+        value
+        if isinstance(value, str)
+        else json.dumps(value)
+        if isinstance(value, (dict, list))
+        else str(value)
+    )
+
+
+def _row(item: Any) -> dict | None:
+    """A log-drain object coerced to the schema's types (None when it is not an object)."""
+    if not isinstance(item, dict):
+        return None
+    proxy = item.get("proxy") if isinstance(item.get("proxy"), dict) else None
+    row: dict[str, Any] = {
+        name: _str(item.get(name))
+        for name in (
+            "id",
+            "deploymentId",
+            "source",
+            "host",
+            "projectId",
+            "level",
+            "message",
+            "requestId",
+            "path",
+        )
+    }
+    row["timestamp"] = _int(item.get("timestamp"))
+    row["statusCode"] = _int(item.get("statusCode"))
+    if proxy is not None:
+        row["proxy"] = {
+            "statusCode": _int(proxy.get("statusCode")),
+            **{k: _str(proxy.get(k)) for k in ("path", "method", "clientIp", "region", "host")},
+        }
+    else:
+        row["proxy"] = None
+    return row
+
+
+def _frame(table):
+    """The arrow table flattened to COLUMNS as a pandas DataFrame with the documented dtypes."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    proxy = table.column("proxy")
+    status = pc.coalesce(table.column("statusCode"), pc.struct_field(proxy, "statusCode"))
+    path = pc.coalesce(table.column("path"), pc.struct_field(proxy, "path"))
+    host = pc.coalesce(table.column("host"), pc.struct_field(proxy, "host"))
+    ts = table.column("timestamp").cast(pa.timestamp("ms", tz="UTC"))
+    flat = pa.table(
+        {
+            "timestamp": ts,
+            "level": table.column("level"),
+            "message": table.column("message"),
+            "statusCode": status,
+            "path": path,
+            "method": pc.struct_field(proxy, "method"),
+            "deploymentId": table.column("deploymentId"),
+            "requestId": table.column("requestId"),
+            "source": table.column("source"),
+            "host": host,
+            "projectId": table.column("projectId"),
+            "id": table.column("id"),
+            "region": pc.struct_field(proxy, "region"),
+            "clientIp": pc.struct_field(proxy, "clientIp"),
+        }
+    )
+    frame = flat.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    frame["timestamp"] = frame["timestamp"].astype("datetime64[ms, UTC]")
+    return frame

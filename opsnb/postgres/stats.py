@@ -1,0 +1,172 @@
+"""What the statistics can be trusted for: pg_stat_statements presence, reset times, cache hit rates.
+
+One function, one SQL statement (PgHero's model). ``check_*`` functions run one of them, turn the result
+into findings and return the table the notebook shows. A check the role is not allowed to run becomes an
+``info`` finding (what a Neon user without superuser sees), never an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from opsnb import findings
+from opsnb.postgres.session import Database, DatabaseError
+
+ENABLE_HINT = (
+    "Enable it: add pg_stat_statements to shared_preload_libraries (needs a restart), then run "
+    "`CREATE EXTENSION pg_stat_statements;` in this database. On Neon the library is preloaded: "
+    "`CREATE EXTENSION pg_stat_statements;` is enough, but its statistics vanish whenever the compute "
+    "suspends (scale to zero), so check when they were last reset before trusting them."
+)
+
+
+def guarded(check: str, what: str, run: Callable[[], Any], empty: Any = None) -> Any:
+    """``run()``; when the database refuses (privileges, missing view), an info finding and ``empty``."""
+    try:
+        return run()
+    except DatabaseError as exc:
+        findings.add(
+            "info", f"Could not check {what}", f"{exc}. The role may lack the privilege.", check=check
+        )
+        return empty
+
+
+def server_version_num(db: Database) -> int:
+    """server_version_num, e.g. 150004 for PostgreSQL 15.4."""
+    return int(db.scalar("SELECT current_setting('server_version_num')::int"))
+
+
+def statements_extension(db: Database):
+    """One row: is pg_stat_statements installed in this database, available, preloaded (None if hidden)."""
+    return db.query(
+        """
+        SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements') AS installed,
+               EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_stat_statements') AS available,
+               (SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries') AS preload_libraries,
+               to_regclass('pg_stat_statements') IS NOT NULL AS view_visible
+        """
+    )
+
+
+def statement_columns(db: Database) -> list[str]:
+    """Column names of the pg_stat_statements view (PG13+ has *_exec_time, older *_time)."""
+    return [
+        r["attname"]
+        for r in db.rows(
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass('pg_stat_statements') "
+            "AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+        )
+    ]
+
+
+def time_columns(columns: list[str]) -> tuple[str, str]:
+    """(total, mean) time column names for this pg_stat_statements version (ms in both)."""
+    if "mean_exec_time" in columns:  # PostgreSQL 13+
+        return "total_exec_time", "mean_exec_time"
+    return "total_time", "mean_time"
+
+
+def statements_reset_at(db: Database):
+    """When pg_stat_statements was last reset (PG14+ pg_stat_statements_info), else None."""
+    if db.scalar("SELECT to_regclass('pg_stat_statements_info') IS NOT NULL"):
+        return db.scalar("SELECT stats_reset FROM pg_stat_statements_info")
+    return None
+
+
+def database_stats_reset_at(db: Database):
+    """When this database's cumulative statistics (pg_stat_database, table counters) were last reset."""
+    return db.scalar("SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()")
+
+
+def check_statements_available(db: Database) -> dict[str, Any]:
+    """Is pg_stat_statements usable here? P2 with how to enable it when not; returns what was seen.
+
+    Keys: usable (bool), columns (list), total/mean (time column names), reset_at, database_reset_at.
+    """
+    check = "pg_stat_statements"
+    ext = statements_extension(db).iloc[0].to_dict()
+    seen: dict[str, Any] = {"usable": False, "columns": [], "total": None, "mean": None, **ext}
+    if not ext["installed"] or not ext["view_visible"]:
+        preload = ext["preload_libraries"]
+        detail = (
+            f"The extension is {'installed' if ext['installed'] else 'not installed'} in this database"
+            f" ({'available' if ext['available'] else 'not available'} on the server;"
+            f" shared_preload_libraries = {preload!r}"
+            + (" (hidden from this role)" if preload is None else "")
+            + "). Top statements and the EXPLAIN of offending statements are skipped; every other check ran. "
+            + ENABLE_HINT
+        )
+        findings.add("P2", "pg_stat_statements is not enabled", detail, evidence=ext, check=check)
+        return seen
+    try:
+        columns = statement_columns(db)
+        db.scalar("SELECT count(*) FROM pg_stat_statements")
+    except DatabaseError as exc:
+        # e.g. installed but not preloaded: "pg_stat_statements must be loaded via shared_preload_libraries"
+        findings.add(
+            "P2", "pg_stat_statements is not enabled", f"{exc}. {ENABLE_HINT}", evidence=ext, check=check
+        )
+        return seen
+    total, mean = time_columns(columns)
+    seen.update(usable=True, columns=columns, total=total, mean=mean)
+    seen["reset_at"] = guarded(check, "when pg_stat_statements was reset", lambda: statements_reset_at(db))
+    seen["database_reset_at"] = guarded(
+        check, "when statistics were reset", lambda: database_stats_reset_at(db)
+    )
+    since = seen["reset_at"] or seen["database_reset_at"]
+    findings.ok(
+        "pg_stat_statements is enabled",
+        f"Timing columns {total}/{mean}; statistics cover the time since "
+        + (
+            f"{since:%Y-%m-%d %H:%M:%S %Z}"
+            if since is not None
+            else "an unknown reset time (PostgreSQL < 14)"
+        )
+        + " (on Neon they restart whenever the compute resumes).",
+        check=check,
+    )
+    return seen
+
+
+def cache_hit_rates(db: Database):
+    """Table (heap) and index cache hit rates in % with the block reads behind them (PgHero's query)."""
+    return db.query(
+        """
+        SELECT 'table' AS kind,
+               round(100 * sum(heap_blks_hit) / nullif(sum(heap_blks_hit) + sum(heap_blks_read), 0), 2)
+                 AS hit_rate_pct,
+               sum(heap_blks_hit + heap_blks_read)::bigint AS block_reads
+        FROM pg_statio_user_tables
+        UNION ALL
+        SELECT 'index',
+               round(100 * sum(idx_blks_hit) / nullif(sum(idx_blks_hit) + sum(idx_blks_read), 0), 2),
+               sum(idx_blks_hit + idx_blks_read)::bigint
+        FROM pg_statio_user_indexes
+        """
+    )
+
+
+def check_cache_hit_rates(db: Database, min_hit_rate_pct: float = 99.0, min_block_reads: int = 1000):
+    """P3 when the table or index cache hit rate is below ``min_hit_rate_pct``.
+
+    99 % is PgHero's cache_hit_rate_threshold; under ``min_block_reads`` reads the rate means nothing yet.
+    """
+    check = "cache hit rate"
+    df = guarded(check, "cache hit rates", lambda: cache_hit_rates(db))
+    if df is None:
+        return df
+    for row in df.itertuples():
+        if row.hit_rate_pct is None or (row.block_reads or 0) < min_block_reads:
+            findings.ok(f"{row.kind.capitalize()} cache hit rate: not enough reads yet", check=check)
+        elif float(row.hit_rate_pct) < min_hit_rate_pct:
+            findings.add(
+                "P3",
+                f"{row.kind.capitalize()} cache hit rate {row.hit_rate_pct} % is below {min_hit_rate_pct} %",
+                "The working set does not fit in memory: more RAM (a bigger Neon compute), or fewer/lighter scans.",
+                evidence=row._asdict(),
+                check=check,
+            )
+        else:
+            findings.ok(f"{row.kind.capitalize()} cache hit rate {row.hit_rate_pct} %", check=check)
+    return df
