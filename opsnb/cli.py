@@ -138,7 +138,7 @@ def cmd_run(args) -> int:
         worst = max(worst, manifest["exit_code"])
         if manifest["outcome"] == "INTERRUPTED":
             break
-    if plans:
+    if plans and (args.all or is_terminal()):  # under cron: only the verdict line
         print(f"index: {manifest['index_path']}")
     return worst
 

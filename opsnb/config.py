@@ -82,7 +82,12 @@ def load_environment(name: str) -> Environment:
     env = Environment(name=name, path=path)
     if data.get("env_file"):
         env.env_file = _resolve_path(expand(data["env_file"], {}, path.name))
-        env.secrets = read_env_file(env.env_file)
+        try:
+            env.secrets = read_env_file(env.env_file)
+        except ConfigError as exc:
+            if name == "sandbox" and not env.env_file.exists():
+                raise ConfigError(f"{exc} — is the sandbox up? (opsnb sandbox up)") from None
+            raise
     env.defaults = _mapping(data.get("defaults"), f"{path.name}: defaults")
     runbooks = _mapping(data.get("runbooks"), f"{path.name}: runbooks")
     env.runbooks = {rb: _mapping(block, f"{path.name}: runbooks.{rb}") for rb, block in runbooks.items()}
