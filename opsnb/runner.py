@@ -111,7 +111,7 @@ def execute_plan(plan: RunPlan, show_progress: bool) -> dict[str, Any]:
             runbook=plan.runbook.name,
             env=plan.env.name,
             incident=plan.incident,
-            parameters=plan.parameters,
+            parameters={**{n: p.default for n, p in plan.runbook.parameters.items()}, **plan.parameters},
             secret_values=secret_values(lookup, names),
         )
         manifest["index_path"] = str(update_index(outputs_dir()))
