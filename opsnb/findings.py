@@ -54,6 +54,11 @@ def ok(title: str, detail: str = "", check: str = "") -> Finding:
     return add("info", title, detail, check=check)
 
 
+def clear_check(check: str) -> None:
+    """Forget the findings of one check (a re-run cell whose finding's title changed)."""
+    _run.findings[:] = [f for f in _run.findings if f.check != check]
+
+
 def all_findings() -> list[Finding]:
     """Findings recorded so far, most severe first."""
     order = list(LEVELS)

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from opsnb.secrets import MIN_SECRET_LENGTH, scrub
 
+# Env-file variables whose names say they hold a secret are hidden even when no parameter names them.
+_SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|DSN|DATABASE_URL|_AUTH", re.I)
+
 
 def secret_values(env_values: Mapping[str, str], names: Iterable[str]) -> set[str]:
-    """Values to hide: those of the named variables, plus every env-file value that is not a bare URL."""
+    """Values to hide: those of the named variables (parameters ending in _env, secrets the kernel
+    resolved) and of env-file variables whose name marks a secret, unless they are bare URLs.
+
+    Configuration in the env file (a project name, a bucket, a port) stays readable in the evidence.
+    """
     values = {env_values.get(n, "") for n in names}
-    values |= {v for v in env_values.values() if not _is_plain_url(v)}
+    values |= {v for k, v in env_values.items() if _SECRET_NAME.search(k) and not _is_plain_url(v)}
     return {v for v in values if v and len(v) >= MIN_SECRET_LENGTH}
 
 

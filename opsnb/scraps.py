@@ -1,8 +1,10 @@
 """The small wrapper around scrapbook: values the runner reads back from the executed notebook.
 
-Values are glued as JSON text (scrapbook chokes on numpy numbers, None and
-datetimes), and the runner reads them from the notebook file itself, so the
-runner process never imports scrapbook.
+Values are glued in scrapbook's own output format (so ``scrapbook.read_notebook``
+reads them), as JSON text because scrapbook chokes on numpy numbers, None and
+datetimes. We publish that output ourselves: importing scrapbook in the kernel
+costs seconds (it pulls papermill, jsonschema and a grammar build), and the
+runner reads the notebook file directly, so neither side imports scrapbook.
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ SCRAP_PREFIX = "application/scrapbook.scrap."  # .text+json for strings, .json+j
 
 def glue(name: str, value: Any) -> None:
     """Record ``value`` (anything JSON-able) in the current cell's outputs under ``name``."""
-    import scrapbook
+    from IPython.display import publish_display_data
 
     from opsnb.findings import jsonable
 
-    scrapbook.glue(name, json.dumps(jsonable(value)), display=False)
+    payload = {"name": name, "data": json.dumps(jsonable(value)), "encoder": "text", "version": 1}
+    publish_display_data(
+        {f"{SCRAP_PREFIX}text+json": payload},
+        metadata={"scrapbook": {"name": name, "data": True, "display": False}},
+    )
 
 
 def read(nb: dict) -> dict[str, Any]:
