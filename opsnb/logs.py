@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as _dt
 import gzip
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ COLUMNS = [
     "region",
     "clientIp",
 ]
-BLOCK_BYTES = 32 << 20  # pyarrow block per call; big enough to use both cores, small enough to re-parse
+BLOCK_BYTES = 2 << 20  # bytes per pyarrow call; blocks are parsed in parallel, a failing one is re-parsed
 LINE_BY_LINE_BELOW = 64  # a failing piece with fewer lines than this is parsed line by line
 SAMPLES = 5  # garbage lines kept (shortened) as evidence
 
@@ -79,6 +80,12 @@ class _Garbage:
         self.count = 0
         self.kinds: dict[str, int] = {}
         self.samples: list[str] = []
+
+    def merge(self, other: _Garbage) -> None:
+        self.count += other.count
+        for kind, n in other.kinds.items():
+            self.kinds[kind] = self.kinds.get(kind, 0) + n
+        self.samples.extend(other.samples[: SAMPLES - len(self.samples)])
 
     def add(self, kind: str, line: bytes) -> None:
         self.count += 1
@@ -238,58 +245,91 @@ def _parse(data: bytes, schema, garbage: _Garbage):
                 else:
                     rows.append(row)
             return pa.Table.from_pylist(rows, schema=schema), len(items)
-    tables, lines = [], 0
     view = memoryview(data)
-    start, size = 0, len(data)
+    bounds, start, size = [], 0, len(data)
     while start < size:
         end = data.find(b"\n", min(start + BLOCK_BYTES, size))
         end = size if end < 0 else end + 1
-        block = view[start:end]
-        lines += _count_lines(block)
-        tables.extend(_parse_block(block, schema, garbage))
+        bounds.append((start, end))
         start = end
-    tables = [t for t in tables if t.num_rows]
+
+    def one(bound: tuple[int, int]) -> tuple[list, _Garbage, int]:
+        lo, hi = bound
+        n = data.count(b"\n", lo, hi) + (1 if data[hi - 1 : hi] != b"\n" else 0)
+        own = _Garbage()
+        return _parse_block(view[lo:hi], n, schema, own), own, n
+
+    workers = min(len(bounds), os.cpu_count() or 1)
+    if workers > 1:  # pyarrow releases the GIL: one block per core
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(one, bounds))
+    else:
+        results = [one(b) for b in bounds]
+    tables, lines = [], 0
+    for block_tables, own, n in results:  # merged in file order: counts and samples are deterministic
+        tables.extend(t for t in block_tables if t.num_rows)
+        garbage.merge(own)
+        lines += n
     return (pa.concat_tables(tables) if tables else None), lines
 
 
-def _count_lines(block) -> int:
-    raw = bytes(block[-1:])
-    n = bytes(block).count(b"\n") if len(block) < 4096 else _fast_count(block)
-    return n + (1 if raw and raw != b"\n" else 0)
+_READ_OPTIONS = None
 
 
-def _fast_count(block) -> int:
-    import numpy as np
-
-    return int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10))
-
-
-def _parse_block(block, schema, garbage: _Garbage) -> list:
-    """Arrow tables for a block of lines; bad lines isolated by halving, then counted as garbage."""
+def _read_json(block, schema):
+    """pyarrow's JSON reader over ``block`` (None when any line fails or a string is not UTF-8)."""
     import pyarrow as pa
     import pyarrow.json as pj
 
+    global _READ_OPTIONS
+    if _READ_OPTIONS is None:  # blocks run in parallel already; each block in one thread
+        _READ_OPTIONS = pj.ReadOptions(use_threads=False, block_size=BLOCK_BYTES + (1 << 20))
     options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     try:
-        table = pj.read_json(pa.py_buffer(block), parse_options=options)
+        table = pj.read_json(pa.py_buffer(block), parse_options=options, read_options=_READ_OPTIONS)
         table.validate(full=True)  # invalid UTF-8 inside strings
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        table = None
+        return None
+    return table
+
+
+def _parse_block(block, n_lines: int, schema, garbage: _Garbage) -> list:
+    """Arrow tables for a block of ``n_lines`` lines; garbage lines counted, never raised.
+
+    Fast path: the whole block in one pyarrow call (it skips blank lines, counted here). On failure, lines
+    that cannot be an object (not ``{...}``) go to the line-by-line path and the rest is retried in one call;
+    only when that fails too is the rest halved until the bad lines are isolated.
+    """
+    table = _read_json(block, schema)
     if table is not None:
-        blank = _count_lines(block) - table.num_rows  # pyarrow skips blank lines
-        for _ in range(max(blank, 0)):
+        for _ in range(max(n_lines - table.num_rows, 0)):  # pyarrow skips blank lines
             garbage.add("empty", b"")
         return [table]
     lines = bytes(block).split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
+    good, rejected = [], []
+    for line in lines:
+        stripped = line.strip()
+        (good if stripped[:1] == b"{" and stripped[-1:] == b"}" else rejected).append(line)
+    del lines
+    out = [_parse_lines(rejected, schema, garbage)] if rejected else []
+    return out + _parse_good(good, schema, garbage)
+
+
+def _parse_good(lines: list[bytes], schema, garbage: _Garbage) -> list:
+    """Lines that look like objects: one pyarrow call, halving on failure, line by line when small."""
+    if not lines:
+        return []
     if len(lines) < LINE_BY_LINE_BELOW:
         return [_parse_lines(lines, schema, garbage)]
+    table = _read_json(b"\n".join(lines) + b"\n", schema)
+    if table is not None:
+        return [table]
     half = len(lines) // 2
-    left = b"\n".join(lines[:half]) + b"\n"
-    right = b"\n".join(lines[half:]) + b"\n"
-    del lines
-    return _parse_block(memoryview(left), schema, garbage) + _parse_block(memoryview(right), schema, garbage)
+    return _parse_good(lines[:half], schema, garbage) + _parse_good(lines[half:], schema, garbage)
 
 
 def _parse_lines(lines: list[bytes], schema, garbage: _Garbage):

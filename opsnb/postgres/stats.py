@@ -85,7 +85,7 @@ def check_statements_available(db: Database) -> dict[str, Any]:
     Keys: usable (bool), columns (list), total/mean (time column names), reset_at, database_reset_at.
     """
     check = "pg_stat_statements"
-    ext = statements_extension(db).iloc[0].to_dict()
+    ext = statements_extension(db).to_dict("records")[0]
     seen: dict[str, Any] = {"usable": False, "columns": [], "total": None, "mean": None, **ext}
     if not ext["installed"] or not ext["view_visible"]:
         preload = ext["preload_libraries"]
@@ -98,6 +98,7 @@ def check_statements_available(db: Database) -> dict[str, Any]:
             + ENABLE_HINT
         )
         findings.add("P2", "pg_stat_statements is not enabled", detail, evidence=ext, check=check)
+        print("pg_stat_statements is not enabled: " + ENABLE_HINT)
         return seen
     try:
         columns = statement_columns(db)
@@ -134,13 +135,13 @@ def cache_hit_rates(db: Database):
     return db.query(
         """
         SELECT 'table' AS kind,
-               round(100 * sum(heap_blks_hit) / nullif(sum(heap_blks_hit) + sum(heap_blks_read), 0), 2)
+               round(100 * sum(heap_blks_hit) / nullif(sum(heap_blks_hit) + sum(heap_blks_read), 0), 2)::float8
                  AS hit_rate_pct,
                sum(heap_blks_hit + heap_blks_read)::bigint AS block_reads
         FROM pg_statio_user_tables
         UNION ALL
         SELECT 'index',
-               round(100 * sum(idx_blks_hit) / nullif(sum(idx_blks_hit) + sum(idx_blks_read), 0), 2),
+               round(100 * sum(idx_blks_hit) / nullif(sum(idx_blks_hit) + sum(idx_blks_read), 0), 2)::float8,
                sum(idx_blks_hit + idx_blks_read)::bigint
         FROM pg_statio_user_indexes
         """
@@ -157,7 +158,11 @@ def check_cache_hit_rates(db: Database, min_hit_rate_pct: float = 99.0, min_bloc
     if df is None:
         return df
     for row in df.itertuples():
-        if row.hit_rate_pct is None or (row.block_reads or 0) < min_block_reads:
+        if (
+            row.hit_rate_pct is None
+            or row.hit_rate_pct != row.hit_rate_pct
+            or (row.block_reads or 0) < min_block_reads
+        ):
             findings.ok(f"{row.kind.capitalize()} cache hit rate: not enough reads yet", check=check)
         elif float(row.hit_rate_pct) < min_hit_rate_pct:
             findings.add(

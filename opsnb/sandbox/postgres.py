@@ -309,7 +309,9 @@ class LocalPostgres:
                 timeout=timeout + 10,
             )
         except (PostgresError, subprocess.TimeoutExpired) as exc:
-            raise PostgresError(f"postgres failed to start on port {self.port} (log: {self.log_path})") from exc
+            raise PostgresError(
+                f"postgres failed to start on port {self.port} (log: {self.log_path})"
+            ) from exc
         pid = self.pid()
         if pid is None:
             raise PostgresError(f"postgres started but wrote no postmaster.pid (log: {self.log_path})")
@@ -361,7 +363,9 @@ class LocalPostgres:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     # --- connections -------------------------------------------------------------------------------
-    def dsn(self, user: str, password: str, dbname: str = "postgres", application_name: str | None = None) -> str:
+    def dsn(
+        self, user: str, password: str, dbname: str = "postgres", application_name: str | None = None
+    ) -> str:
         """postgresql:// URL for user@127.0.0.1:port/dbname."""
         url = f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:{self.port}/{dbname}"
         if application_name:
