@@ -2,80 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from dataclasses import dataclass
-
 import psycopg
 import pytest
+from unit.pg_shop import titles
 
 from opsnb import findings
 from opsnb.postgres import connect, indexes, stats
-
-# --- a small shop database of our own in the session's bare cluster (each test module has its own) ----
-
-
-@dataclass
-class Shop:
-    env: str  # environment variable holding the app role's URL
-    url: str  # app role (owns the tables, not superuser)
-    admin: str  # superuser, same database
-
-
-def _make_shop(pg_cluster, name: str, rows: int = 12_000) -> Shop:
-    with psycopg.connect(pg_cluster.dsn, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'unit_app'").fetchone():
-            conn.execute("CREATE ROLE unit_app LOGIN PASSWORD 'unit_app_pw'")
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}" OWNER unit_app')
-    admin = pg_cluster.dsn_for(name)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION pg_stat_statements")
-    url = pg_cluster.postgres.dsn("unit_app", "unit_app_pw", name)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            """
-            CREATE TABLE "Order" ("id" text PRIMARY KEY, "userId" text NOT NULL, "status" text NOT NULL,
-                                  "createdAt" timestamp(3) NOT NULL);
-            CREATE TABLE "OrderItem" ("id" text PRIMARY KEY,
-                                      "orderId" text NOT NULL REFERENCES "Order" ON DELETE CASCADE);
-            CREATE TABLE "OrderArchive" ("id" text PRIMARY KEY, "userId" text NOT NULL, "status" text NOT NULL,
-                                         "createdAt" timestamp(3) NOT NULL);
-            CREATE INDEX "Order_createdAt_idx" ON "Order" ("createdAt");
-            """
-        )
-        conn.execute(
-            """INSERT INTO "Order" SELECT 'o' || g, 'u' || (g %% 500), 'paid', now() - g * interval '2 hours'
-               FROM generate_series(1, %s) g""",
-            (rows,),
-        )
-        conn.execute("""INSERT INTO "OrderItem" SELECT 'i' || g, 'o' || g FROM generate_series(1, 100) g""")
-        conn.execute("VACUUM ANALYZE")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("SELECT pg_stat_statements_reset()")
-    return Shop(env=f"UNIT_{name.upper()}_URL", url=url, admin=admin)
-
-
-@pytest.fixture(scope="module")
-def shop(pg_cluster, request) -> Iterator[Shop]:
-    name = "unit_" + request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_postgres_")
-    made = _make_shop(pg_cluster, name)
-    os.environ[made.env] = made.url
-    try:
-        yield made
-    finally:
-        os.environ.pop(made.env, None)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_findings():
-    findings.clear()
-    yield
-    findings.clear()
-
-
-def _titles(severity: str | None = None) -> list[str]:
-    return [f.title for f in findings.all_findings() if severity is None or f.severity == severity]
 
 
 def _user_orders_workload(url: str, calls: int = 60) -> None:
@@ -109,7 +41,7 @@ def test_missing_index_found_then_gone_once_created(shop, monkeypatch):
         findings.clear()
         found = indexes.check_missing_indexes(db, seen, version)
         assert list(found["verdict"]) == ["missing index"] and list(found["column"]) == ["userId"]
-        assert _titles("P2") == ['Missing index on "Order"."userId"']
+        assert titles("P2") == ['Missing index on "Order"."userId"']
         assert "Seq Scan on Order" in indexes.show_plan(found)
 
         monkeypatch.setenv("OPSNB_HEADLESS", "1")
@@ -128,7 +60,7 @@ def test_missing_index_found_then_gone_once_created(shop, monkeypatch):
         again = indexes.check_missing_indexes(db, seen, version)
     assert list(again["table"]) == ["Order"]  # the cumulative counters still say "seq scans"
     assert list(again["verdict"]) == ["its costliest statements use an index now"]
-    assert not _titles("P2")
+    assert not titles("P2")
     assert "Order_userId_idx" in indexes.show_plan(again)
 
 
@@ -136,7 +68,7 @@ def test_missing_index_without_statement_stats_is_p3(shop):
     _user_orders_workload(shop.url, 5)
     with connect(shop.env) as db:
         indexes.check_missing_indexes(db, {"usable": False}, 150000, min_seq_scans=1)
-    assert _titles("P3") == ['"Order" looks like it misses an index']
+    assert titles("P3") == ['"Order" looks like it misses an index']
 
 
 def test_failed_concurrent_build_leaves_no_invalid_index(shop):
@@ -176,7 +108,7 @@ def test_invalid_unused_and_duplicate_indexes(shop):
     assert {"Order_status_idx", "Order_status_createdAt_idx"} <= set(unused["index"])
     assert "Order_pkey" not in set(unused["index"])  # enforces uniqueness: never "unused"
     assert len(sizes) == 3 and list(sizes["size_bytes"]) == sorted(sizes["size_bytes"], reverse=True)
-    p3 = _titles("P3")
+    p3 = titles("P3")
     assert 'Invalid index "Order_bad_idx"' in p3
     assert 'Duplicate index "Order_status_idx" (covered by "Order_status_createdAt_idx")' in p3
     assert any(t.startswith("Unused index Order_status_idx") for t in p3)
@@ -185,5 +117,5 @@ def test_invalid_unused_and_duplicate_indexes(shop):
 def test_unused_index_size_threshold(shop):
     with connect(shop.env) as db:
         indexes.check_unused_indexes(db, min_size_mb=10)  # PgHero's default: our small indexes are below it
-    assert not _titles("P3")
-    assert any(t.startswith("No unused index of >= 10 MB") for t in _titles("info"))
+    assert not titles("P3")
+    assert any(t.startswith("No unused index of >= 10 MB") for t in titles("info"))

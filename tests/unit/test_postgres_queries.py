@@ -5,79 +5,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import psycopg
 import pytest
+from unit.pg_shop import titles
 
-from opsnb import findings
 from opsnb.postgres import connect, queries, stats
-
-# --- a small shop database of our own in the session's bare cluster (each test module has its own) ----
-
-
-@dataclass
-class Shop:
-    env: str  # environment variable holding the app role's URL
-    url: str  # app role (owns the tables, not superuser)
-    admin: str  # superuser, same database
-
-
-def _make_shop(pg_cluster, name: str, rows: int = 12_000) -> Shop:
-    with psycopg.connect(pg_cluster.dsn, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'unit_app'").fetchone():
-            conn.execute("CREATE ROLE unit_app LOGIN PASSWORD 'unit_app_pw'")
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}" OWNER unit_app')
-    admin = pg_cluster.dsn_for(name)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION pg_stat_statements")
-    url = pg_cluster.postgres.dsn("unit_app", "unit_app_pw", name)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            """
-            CREATE TABLE "Order" ("id" text PRIMARY KEY, "userId" text NOT NULL, "status" text NOT NULL,
-                                  "createdAt" timestamp(3) NOT NULL);
-            CREATE TABLE "OrderItem" ("id" text PRIMARY KEY,
-                                      "orderId" text NOT NULL REFERENCES "Order" ON DELETE CASCADE);
-            CREATE TABLE "OrderArchive" ("id" text PRIMARY KEY, "userId" text NOT NULL, "status" text NOT NULL,
-                                         "createdAt" timestamp(3) NOT NULL);
-            CREATE INDEX "Order_createdAt_idx" ON "Order" ("createdAt");
-            """
-        )
-        conn.execute(
-            """INSERT INTO "Order" SELECT 'o' || g, 'u' || (g %% 500), 'paid', now() - g * interval '2 hours'
-               FROM generate_series(1, %s) g""",
-            (rows,),
-        )
-        conn.execute("""INSERT INTO "OrderItem" SELECT 'i' || g, 'o' || g FROM generate_series(1, 100) g""")
-        conn.execute("VACUUM ANALYZE")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("SELECT pg_stat_statements_reset()")
-    return Shop(env=f"UNIT_{name.upper()}_URL", url=url, admin=admin)
-
-
-@pytest.fixture(scope="module")
-def shop(pg_cluster, request) -> Iterator[Shop]:
-    name = "unit_" + request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_postgres_")
-    made = _make_shop(pg_cluster, name)
-    os.environ[made.env] = made.url
-    try:
-        yield made
-    finally:
-        os.environ.pop(made.env, None)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_findings():
-    findings.clear()
-    yield
-    findings.clear()
-
-
-def _titles(severity: str | None = None) -> list[str]:
-    return [f.title for f in findings.all_findings() if severity is None or f.severity == severity]
 
 
 def _statements(db):
@@ -104,7 +37,7 @@ def test_top_and_slow_statements(shop):
     assert int(counted["calls"].iloc[0]) == 20  # constants normalized into one statement
     assert list(slow["query"].str.contains("pg_sleep")) == [True]
     assert none.empty  # 3 calls < 4
-    assert _titles("P2") == ["1 slow statement(s) (mean >= 10 ms and >= 3 calls)"]
+    assert titles("P2") == ["1 slow statement(s) (mean >= 10 ms and >= 3 calls)"]
     with pytest.raises(ValueError):
         queries.top_statements(None, "total_exec_time; DROP", "mean_exec_time")
 
@@ -182,7 +115,7 @@ def test_idle_blocked_and_stopping_them(shop, monkeypatch):
         assert list(blocked["blocked_application"]) == ["unit-waiter"]
         assert list(blocked["blocker_pid"]) == [worker.info.backend_pid]
         assert list(running["application_name"]) == ["unit-waiter"]
-        p2 = _titles("P2")
+        p2 = titles("P2")
         assert f"Idle in transaction: unit-worker (pid {worker.info.backend_pid})" in p2
         assert any("blocked" in t and f"pid {worker.info.backend_pid} (unit-worker" in t for t in p2)
 
@@ -233,5 +166,5 @@ def test_plain_role_sees_hidden_sessions_as_info(pg_cluster, shop):
         worker.close()
         os.environ.pop("UNIT_PLAIN_URL")
     assert hidden >= 1 and idle.empty
-    assert any("hidden from this role" in t for t in _titles("info"))
-    assert not _titles("P2")
+    assert any("hidden from this role" in t for t in titles("info"))
+    assert not titles("P2")
