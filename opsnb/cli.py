@@ -144,17 +144,24 @@ def cmd_run(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from opsnb.sandbox import manager
+    from opsnb.sandbox.cli import main as sandbox_main
 
-    print("opsnb demo: starting the sandbox (planted trouble on)…", flush=True)
-    kwargs = {"scale": args.scale} if args.scale else {}
-    manager.up(**kwargs)
+    print("opsnb demo: starting the sandbox with its planted trouble…", flush=True)
+    up = ["up", "--faults", "all"] + (["--scale", str(args.scale)] if args.scale else [])
+    code = sandbox_main(up)
+    if code != 0:
+        return code
     run_args = argparse.Namespace(
         runbook=None, all=True, env="sandbox", param=[], incident="DEMO", timeout=600, allow_writes=False
     )
     code = cmd_run(run_args)
-    print("Every runbook ran to a verdict." if code < 3 else "Some runbook could not finish (see above).")
-    return 0 if code < 3 else code
+    if code >= 3:
+        print("Some runbook could not finish: see its report above.")
+        return code
+    print(
+        "Every runbook ran to a verdict. Open the index above in a browser; `opsnb sandbox down` stops the shop."
+    )
+    return 0
 
 
 def cmd_lab(args) -> int:
