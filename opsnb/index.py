@@ -10,6 +10,12 @@ from pathlib import Path
 from opsnb.evidence import write_atomic
 from opsnb.report import CSS
 
+# Rows tinted by outcome, so a wall of runs reads at a glance.
+ROW_CSS = (
+    ".row-PASS td{background:#eef7ef}.row-WARN td{background:#fdf5e6}.row-FAIL td{background:#fbeceb}"
+    ".row-ERROR td,.row-TIMEOUT td,.row-KERNEL-DIED td,.row-INTERRUPTED td{background:#f3edf8}"
+)
+
 
 def load_manifests(outputs: Path) -> list[dict]:
     """Every run manifest under ``outputs`` (unreadable ones skipped), newest first."""
@@ -39,7 +45,7 @@ def render_index(runs: list[dict]) -> str:
     table = "".join(rows) or '<tr><td colspan="8">no runs yet</td></tr>'
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>opsnb runs</title>'
-        f"<style>{CSS}</style></head><body><main><h1>opsnb runs</h1>"
+        f"<style>{CSS}{ROW_CSS}</style></head><body><main><h1>opsnb runs</h1>"
         "<table><tr><th>started (UTC)</th><th>runbook</th><th>env</th><th>outcome</th><th>severity</th>"
         f"<th>incident</th><th>duration</th><th></th></tr>{table}</table></main></body></html>\n"
     )
