@@ -1,12 +1,17 @@
-"""Vercel log-drain NDJSON: one JSON object per line, one file per UTC hour (`vercel-YYYYMMDDTHH.ndjson`).
+"""Vercel log-drain NDJSON: one JSON object per line, one file per UTC hour.
 
-`history()` writes ~1 hour of deterministic synthetic traffic over the sandbox's deployments, with the
-trouble the enabled faults leave in real logs; the shop stand-in appends one line per live request.
+Two kinds of files share the drain folder (the runbooks read the whole folder):
+
+- `vercel-YYYYMMDDTHH-history.ndjson`: ~1 hour of deterministic synthetic traffic before `up`, written by
+  `history()` with the trouble the enabled faults leave in real logs. Rewritten whenever a fault that shows
+  in the logs is switched: same seed, so the same requests at the same times; only the outcomes change.
+- `vercel-YYYYMMDDTHH.ndjson`: one line per live request, appended by the shop stand-in; never rewritten.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from datetime import UTC, datetime
@@ -48,9 +53,26 @@ def products_error(rng: random.Random) -> str:
 CRASH_MESSAGE = "Error: Runtime exited with error: exit status 1\nRuntime.ExitError"
 
 
-def _file_for(log_dir: Path, ts_ms: int) -> Path:
+HISTORY_SUFFIX = "-history.ndjson"
+LIVE_SUFFIX = ".ndjson"
+BURST_PATHS = ("/api/checkout", "/api/products")
+
+
+def _file_for(log_dir: Path, ts_ms: int, suffix: str = LIVE_SUFFIX) -> Path:
     stamp = datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y%m%dT%H")
-    return log_dir / f"vercel-{stamp}.ndjson"
+    return log_dir / f"vercel-{stamp}{suffix}"
+
+
+def history_files(log_dir: Path) -> list[Path]:
+    """The synthetic history files of a drain folder (oldest hour first)."""
+    return sorted(Path(log_dir).glob(f"vercel-*{HISTORY_SUFFIX}"))
+
+
+def live_files(log_dir: Path) -> list[Path]:
+    """The files the live app appends to (oldest hour first)."""
+    return sorted(
+        p for p in Path(log_dir).glob(f"vercel-*{LIVE_SUFFIX}") if not p.name.endswith(HISTORY_SUFFIX)
+    )
 
 
 def entry(
@@ -102,15 +124,33 @@ def entry(
     }
 
 
-def append(log_dir: Path, records: list[dict]) -> None:
-    """Append records to their hour files."""
-    log_dir.mkdir(parents=True, exist_ok=True)
+def _by_file(log_dir: Path, records: list[dict], suffix: str) -> dict[Path, list[str]]:
     by_file: dict[Path, list[str]] = {}
     for rec in records:
-        by_file.setdefault(_file_for(log_dir, rec["timestamp"]), []).append(json.dumps(rec) + "\n")
-    for path, lines in by_file.items():
+        by_file.setdefault(_file_for(log_dir, rec["timestamp"], suffix), []).append(json.dumps(rec) + "\n")
+    return by_file
+
+
+def append(log_dir: Path, records: list[dict]) -> None:
+    """Append live records to their hour files."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for path, lines in _by_file(log_dir, records, LIVE_SUFFIX).items():
         with open(path, "a") as handle:
             handle.writelines(lines)
+
+
+def write_history(log_dir: Path, records: list[dict]) -> list[Path]:
+    """Replace the history files with `records` (each file swapped atomically; live files untouched)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path, lines in _by_file(log_dir, records, HISTORY_SUFFIX).items():
+        tmp = path.with_name(f".{path.name}.tmp")  # hidden, not a log suffix: readers skip it
+        tmp.write_text("".join(lines))
+        os.replace(tmp, path)
+        written.append(path)
+    for stale in set(history_files(log_dir)) - set(written):
+        stale.unlink(missing_ok=True)
+    return sorted(written)
 
 
 def _deployment_at(deployments: list[dict], ts_ms: int) -> dict:
@@ -129,7 +169,32 @@ def history(
     webhook_failures: list[int],
     minutes: int = 60,
 ) -> int:
-    """Write `minutes` of synthetic traffic ending at `now`; returns the number of records."""
+    """(Re)write `minutes` of synthetic traffic ending at `now` with the trouble of `faults`; returns the
+    number of records. The same arguments give the same requests (times, ids, paths) whatever the faults."""
+    records = history_records(
+        now=now,
+        project_id=project_id,
+        deployments=deployments,
+        bad_deployment=bad_deployment,
+        faults=faults,
+        webhook_failures=webhook_failures,
+        minutes=minutes,
+    )
+    write_history(log_dir, records)
+    return len(records)
+
+
+def history_records(
+    *,
+    now: float,
+    project_id: str,
+    deployments: list[dict],
+    bad_deployment: str,
+    faults: dict[str, bool],
+    webhook_failures: list[int],
+    minutes: int = 60,
+) -> list[dict[str, Any]]:
+    """The synthetic records `history()` writes, oldest first."""
     rng = random.Random(20_240_611)
     start_ms = int((now - minutes * 60) * 1000)
     end_ms = int(now * 1000)
@@ -156,14 +221,18 @@ def history(
         status, message = (201 if path == "/api/checkout" else 200), ""
         if path == "/":
             status = 200
-        failing = faults.get("500-burst") and dep["uid"] == bad["uid"]
-        if failing and path in ("/api/checkout", "/api/products") and rng.random() < 0.3:
+        # the bad deployment's failures are drawn whether or not the fault is on, so both histories
+        # consume the same random numbers and hold the same requests; only the outcome differs
+        if dep["uid"] == bad["uid"] and path in BURST_PATHS and rng.random() < 0.3:
             burst_errors += 1
-            if burst_errors % 9 == 4:
-                status, message = -1, CRASH_MESSAGE
-            else:
-                status = 500
-                message = checkout_error(rng) if path == "/api/checkout" else products_error(rng)
+            crashed = burst_errors % 9 == 4
+            error = (
+                CRASH_MESSAGE
+                if crashed
+                else (checkout_error(rng) if path == "/api/checkout" else products_error(rng))
+            )
+            if faults.get("500-burst"):
+                status, message = (-1 if crashed else 500), error
         records.append(
             entry(
                 rng=rng,
@@ -228,8 +297,7 @@ def history(
                 )
             )
     records.sort(key=lambda r: r["timestamp"])
-    append(log_dir, records)
-    return len(records)
+    return records
 
 
 def now_ms() -> int:

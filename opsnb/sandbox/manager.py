@@ -2,7 +2,8 @@
 
 Everything lives in the state folder (`$OPSNB_SANDBOX_DIR`, else `<project root>/.sandbox`):
 `state.json` (ports, pids, secrets; 0600), `sandbox.env` (0600), `faults.json`, `stripe.json`,
-`vercel.json`, `app-config.json`, `logs/` (component logs), `drain/` (Vercel log-drain NDJSON) and the
+`vercel.json`, `app-config.json`, `logs/` (component logs), `drain/` (Vercel log-drain NDJSON: synthetic
+history rewritten when 500-burst or nextauth-url is switched, plus the live app's lines) and the
 PostgreSQL cluster (`pg/`, or a folder under /tmp owned by `postgres` when running as root).
 """
 
@@ -39,6 +40,7 @@ from .postgres import (
 from .store import JsonStore, read_json, write_json
 
 FAULTS = ("missing-index", "stuck-orders", "500-burst", "idle-in-transaction", "nextauth-url")
+LOGGED_FAULTS = ("500-burst", "nextauth-url")  # faults the drain's synthetic history shows
 DEFAULT_SCALE = 50_000
 ADMIN_ROLE = "opsnb_admin"
 VERCEL_PROJECT = "shop"
@@ -475,16 +477,8 @@ def _seed_all(paths: Paths, st: dict, faults: dict[str, bool], log: Log) -> thre
     write_json(paths.stripe, stripe_state)
     vercel_state = vercel_api.build_state(facts["now"], VERCEL_PROJECT, _app_url(st))
     write_json(paths.vercel, vercel_state)
-    shutil.rmtree(paths.drain, ignore_errors=True)
-    drain.history(
-        paths.drain,
-        now=facts["now"],
-        project_id=vercel_state["project"]["id"],
-        deployments=vercel_state["deployments"],
-        bad_deployment=vercel_state["bad"],
-        faults=faults,
-        webhook_failures=failures,
-    )
+    st["history"] = {"now": facts["now"], "webhook_failures": failures}
+    _write_history(paths, st, faults)  # live lines of the app stay
     write_json(paths.faults, faults)
     st["facts"] = {k: v for k, v in facts.items() if k != "recent"}
     st["session_token"] = _session_token(st)
@@ -503,6 +497,27 @@ def _seed_all(paths: Paths, st: dict, faults: dict[str, bool], log: Log) -> thre
     st["seeded"] = True
     _save(paths, st)
     return thread
+
+
+def _write_history(paths: Paths, st: dict, faults: dict[str, bool]) -> None:
+    """(Re)write the drain's synthetic history for `faults`: same seed, deployments and times as at seeding.
+
+    Only the history files are replaced; lines the live app appended and the Vercel state (current
+    deployment, rollbacks) are left alone.
+    """
+    history = st.get("history")
+    vercel_state = read_json(paths.vercel)
+    if not history or not vercel_state:  # seeded by an older version: `opsnb sandbox reset` to get one
+        return
+    drain.history(
+        paths.drain,
+        now=history["now"],
+        project_id=vercel_state["project"]["id"],
+        deployments=vercel_state["deployments"],
+        bad_deployment=vercel_state["bad"],
+        faults=faults,
+        webhook_failures=history["webhook_failures"],
+    )
 
 
 def _apply_missing_index(st: dict, missing: bool) -> None:
@@ -592,6 +607,8 @@ def _apply_fault(paths: Paths, st: dict, name: str, on: bool) -> None:
             state["current"] = state["bad"]
     elif name == "idle-in-transaction":
         _ensure_worker(paths, st, on)
+    if name in LOGGED_FAULTS:
+        _write_history(paths, st, _faults(paths))
 
 
 # --- public API ---------------------------------------------------------------------------------------
@@ -718,7 +735,9 @@ def down(keep: bool = False, paths: Paths | None = None) -> list[str]:
 
 
 def reset(paths: Paths | None = None, log: Log = print) -> dict:
-    """Re-seed the running sandbox: fresh data, stand-in state, log history, backups and faults."""
+    """Re-seed the running sandbox: fresh data, stand-in state, log history, backups and faults.
+
+    The drain's synthetic history is rewritten for the initial faults; lines the live app logged stay."""
     paths = paths or Paths()
     st = _require_up(paths)
     _ensure_worker(paths, st, False)

@@ -1,10 +1,12 @@
-"""NextAuth v4 session tokens: JWE `dir` + A256GCM, key = HKDF-SHA256(secret, "", info, 32 bytes)."""
+"""NextAuth v4 session tokens (JWE `dir` + A256GCM, key = HKDF-SHA256(secret, "", info, 32 bytes)) and the
+cookies v4 carries them in (`__Secure-`/`__Host-` names and `Secure` when NEXTAUTH_URL is https)."""
 
 from __future__ import annotations
 
 import json
 import time
 import uuid
+from email.utils import formatdate
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -44,3 +46,33 @@ def decode_session(token: str, secret: str) -> dict[str, Any]:
     if claims.get("exp") and claims["exp"] < time.time():
         raise ValueError('"exp" claim timestamp check failed')
     return claims
+
+
+def cookie_name(base: str, secure: bool) -> str:
+    """v4's cookie name for `base`: `__Host-` for the csrf token and `__Secure-` for the others on https."""
+    if not secure:
+        return base
+    return ("__Host-" if base == CSRF_COOKIE else "__Secure-") + base
+
+
+def set_cookie(
+    name: str, value: str, *, secure: bool, expires: float | None = None, max_age: int | None = None
+) -> str:
+    """A Set-Cookie value with v4's options (Path=/, HttpOnly, SameSite=Lax; Secure on https), attributes in
+    the order the `cookie` package serializes them."""
+    parts = [f"{name}={value}"]
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    parts.append("Path=/")
+    if expires is not None:
+        parts.append(f"Expires={formatdate(expires, usegmt=True)}")
+    parts.append("HttpOnly")
+    if secure:
+        parts.append("Secure")
+    parts.append("SameSite=Lax")
+    return "; ".join(parts)
+
+
+def session_claims(claims: dict[str, Any]) -> dict[str, Any]:
+    """The user claims of a decoded token, without the times `encode_session` adds."""
+    return {k: v for k, v in claims.items() if k not in ("iat", "exp", "jti")}

@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 import psycopg
 import stripe
@@ -310,31 +310,58 @@ class ShopApp:
     def _csrf_hash(self, token: str) -> str:
         return hashlib.sha256((token + self.config["nextauth_secret"]).encode()).hexdigest()
 
+    def secure_cookies(self) -> bool:
+        """v4's `useSecureCookies`: NEXTAUTH_URL starts with https://."""
+        return self.nextauth_url().startswith("https://")
+
+    def cookie(self, base: str) -> str:
+        """The name v4 gives cookie `base` under the current NEXTAUTH_URL."""
+        return nextauth.cookie_name(base, self.secure_cookies())
+
+    def _csrf_token(self, request: Request) -> str | None:
+        """The token of a valid csrf cookie (`token|sha256(token + secret)`), else None."""
+        token, _, digest = request.cookies.get(self.cookie(nextauth.CSRF_COOKIE), "").partition("|")
+        valid = token and hmac.compare_digest(digest.encode(), self._csrf_hash(token).encode())
+        return token if valid else None
+
     async def csrf(self, request: Request) -> Response:
-        cookie = request.cookies.get(nextauth.CSRF_COOKIE, "")
-        token, _, digest = cookie.partition("|")
-        if not (token and hmac.compare_digest(digest, self._csrf_hash(token))):
-            token = secrets.token_hex(32)
+        token = self._csrf_token(request) or secrets.token_hex(32)
+        secure = self.secure_cookies()
         response = JSONResponse({"csrfToken": token})
-        response.set_cookie(
-            nextauth.CSRF_COOKIE, f"{token}|{self._csrf_hash(token)}", path="/", httponly=True, samesite="lax"
+        response.headers.append(
+            "set-cookie",
+            nextauth.set_cookie(
+                self.cookie(nextauth.CSRF_COOKIE), f"{token}|{self._csrf_hash(token)}", secure=secure
+            ),
         )
-        if nextauth.CALLBACK_COOKIE not in request.cookies:
-            response.set_cookie(
-                nextauth.CALLBACK_COOKIE,
-                quote(self.nextauth_url(), safe=""),
-                path="/",
-                httponly=True,
-                samesite="lax",
+        callback_cookie = self.cookie(nextauth.CALLBACK_COOKIE)
+        if callback_cookie not in request.cookies:
+            response.headers.append(
+                "set-cookie",
+                nextauth.set_cookie(callback_cookie, quote(self.nextauth_url(), safe=""), secure=secure),
             )
         return response
 
     def _session_cookie(self, request: Request) -> str | None:
-        name = nextauth.SESSION_COOKIE
+        name = self.cookie(nextauth.SESSION_COOKIE)
         if name in request.cookies:
             return request.cookies[name]
         chunks = [request.cookies[f"{name}.{i}"] for i in range(10) if f"{name}.{i}" in request.cookies]
         return "".join(chunks) or None
+
+    def _with_session(self, response: Response, claims: dict[str, Any]) -> Response:
+        """Set a fresh session token for `claims` (what v4 does at sign-in and on every session read)."""
+        token = nextauth.encode_session(nextauth.session_claims(claims), self.config["nextauth_secret"])
+        response.headers.append(
+            "set-cookie",
+            nextauth.set_cookie(
+                self.cookie(nextauth.SESSION_COOKIE),
+                token,
+                secure=self.secure_cookies(),
+                expires=time.time() + nextauth.MAX_AGE,
+            ),
+        )
+        return response
 
     async def session(self, request: Request) -> Response:
         token = self._session_cookie(request)
@@ -348,20 +375,53 @@ class ShopApp:
                 f"[next-auth][error][JWT_SESSION_ERROR] \n"
                 f"https://next-auth.js.org/errors#jwt_session_error {exc}",
             )
-            return JSONResponse({})
+            response = JSONResponse({})
+            response.headers.append(  # v4 clears the unreadable cookie
+                "set-cookie",
+                nextauth.set_cookie(
+                    self.cookie(nextauth.SESSION_COOKIE), "", secure=self.secure_cookies(), max_age=0
+                ),
+            )
+            return response
         expires = datetime.fromtimestamp(time.time() + nextauth.MAX_AGE, UTC).isoformat(
             timespec="milliseconds"
         )
-        return JSONResponse(
-            {
-                "user": {
-                    "name": claims.get("name"),
-                    "email": claims.get("email"),
-                    "image": claims.get("picture"),
-                },
-                "expires": expires.replace("+00:00", "Z"),
-            }
+        body = {
+            "user": {
+                "name": claims.get("name"),
+                "email": claims.get("email"),
+                "image": claims.get("picture"),
+            },
+            "expires": expires.replace("+00:00", "Z"),
+        }
+        return self._with_session(JSONResponse(body), claims)  # v4 rolls the session
+
+    async def credentials_callback(self, request: Request) -> Response:
+        """v4's credentials sign-in: POST csrfToken + email of a seeded user → session cookie, then the
+        callbackUrl (as a 302, or `{"url": …}` with json=true). Bad csrf or unknown email: v4's redirects."""
+        form = {k: v[-1] for k, v in parse_qs((await request.body()).decode(errors="replace")).items()}
+        base = f"{self.nextauth_url()}/api/auth"
+
+        def answer(url: str) -> Response:
+            if form.get("json") == "true":
+                return JSONResponse({"url": url})
+            return RedirectResponse(url, status_code=302)
+
+        token = self._csrf_token(request)
+        if not (token and hmac.compare_digest(form.get("csrfToken", "").encode(), token.encode())):
+            return answer(f"{base}/signin?csrf=true")
+        email = form.get("email", "").strip().lower()
+        row = await self.db.arun(
+            lambda c: c.execute(
+                'SELECT "id", "name", "email", "image" FROM "User" WHERE lower("email") = %s', (email,)
+            ).fetchone()
         )
+        if row is None:
+            return answer(
+                f"{base}/error?{urlencode({'error': 'CredentialsSignin', 'provider': 'credentials'})}"
+            )
+        claims = {"name": row[1], "email": row[2], "picture": row[3], "sub": row[0]}
+        return self._with_session(answer(form.get("callbackUrl") or self.nextauth_url()), claims)
 
     async def signin(self, request: Request) -> Response:
         provider = request.path_params["provider"]
@@ -401,6 +461,7 @@ class ShopApp:
                 Route("/api/auth/csrf", self.csrf),
                 Route("/api/auth/session", self.session),
                 Route("/api/auth/signin/{provider}", self.signin),
+                Route("/api/auth/callback/credentials", self.credentials_callback, methods=["POST"]),
             ]
         )
         shop = self

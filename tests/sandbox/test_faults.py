@@ -123,10 +123,7 @@ def test_health_session_and_csrf(sandbox) -> None:
     cookies = {"next-auth.session-token": sandbox["SANDBOX_SESSION_TOKEN"]}
     session = httpx.get(sandbox.app_url + "/api/auth/session", cookies=cookies).json()
     assert session["user"]["email"].endswith("@example.com") and session["expires"].endswith("Z")
-    bad = httpx.get(
-        sandbox.app_url + "/api/auth/session", cookies={"next-auth.session-token": "x.y.z"}
-    ).json()
-    assert bad == {}
+    # an unreadable token: see test_nextauth.py (in-process, so no JWT_SESSION_ERROR lands in the shared drain)
     r = httpx.get(sandbox.app_url + "/api/auth/csrf")
     header = [
         v for k, v in r.headers.multi_items() if k == "set-cookie" and v.startswith("next-auth.csrf-token=")
