@@ -143,3 +143,16 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
         )
     finally:
         pg.remove()
+
+
+# Foundations first: unit tests, the runner, the sandbox itself, then the runbooks that change the sandbox's
+# state (indexes created, deployments rolled back, orders paid), then the all-runbooks canary.
+_ORDER = ("tests/unit/", "tests/runner/", "tests/sandbox/", "tests/runbooks/")
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    def rank(item) -> int:
+        path = Path(str(item.fspath)).resolve().relative_to(Path(str(config.rootpath)).resolve()).as_posix()
+        return next((i for i, prefix in enumerate(_ORDER) if path.startswith(prefix)), len(_ORDER))
+
+    items.sort(key=rank)
