@@ -3,47 +3,19 @@
 With the 500-burst fault on, the runbook FAILs (P1 alert rule) naming the deployment that started the burst and
 the top error signature, counts planted garbage log lines, and — with --allow-writes — rolls production back to
 the previous READY deployment; the re-run shows recovery and PASSes. With the fault off it PASSes. The notebook
-also runs under nbval."""
+also runs under nbval (tests/runbooks/test_nbval.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
+from runbooks.runbook_run import found, run_runbook
 
 RUNBOOK = "500-triage"
-OPSNB = str(Path(sys.executable).parent / "opsnb")
 PRICE_ERROR = "TypeError: Cannot read properties of undefined (reading 'price')"
 GARBAGE = b'{"id": "cut", "timestamp": 17\n\xff\xfe\x00\x01\x02\n\n[1, 2]\n'  # truncated, binary, empty, not an object
-
-
-def run(out: Path, *args: str) -> tuple[int, dict]:
-    proc = subprocess.run(
-        [OPSNB, "run", RUNBOOK, "--env", "sandbox", *args],
-        env={**os.environ, "OPSNB_OUTPUTS": str(out)},
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    manifests = sorted((out / RUNBOOK).glob("*.json"), key=lambda p: p.stat().st_mtime)
-    assert manifests, f"no manifest; exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    manifest = json.loads(manifests[-1].read_text())
-    assert manifest["outcome"] in ("PASS", "WARN", "FAIL"), (
-        f"{manifest['outcome']}: {manifest.get('error')}\n{proc.stderr}"
-    )
-    return proc.returncode, manifest
-
-
-def found(manifest: dict, check: str, severity: str | None = None) -> list[dict]:
-    return [
-        f
-        for f in manifest["findings"]
-        if f["check"] == check and (severity is None or f["severity"] == severity)
-    ]
 
 
 def vercel_state(sandbox) -> dict:
@@ -61,7 +33,7 @@ def test_burst_fails_rollback_recovers_fault_off_passes(sandbox, tmp_path):
         garbage.write_bytes(GARBAGE)
 
         # fault on: FAIL naming the deployment and the top signature; rollback applied
-        code, m = run(out, "--allow-writes")
+        code, m = run_runbook(RUNBOOK, out, allow_writes=True)
         assert code == 2 and m["outcome"] == "FAIL"
         [alert] = found(m, "error-rate", "P1")
         assert (
@@ -80,7 +52,7 @@ def test_burst_fails_rollback_recovers_fault_off_passes(sandbox, tmp_path):
         assert vercel_state(sandbox)["current"] == previous
 
         # re-run after the rollback: recovery
-        code, m = run(out)
+        code, m = run_runbook(RUNBOOK, out)
         assert code == 0 and m["outcome"] == "PASS", m["findings"]
         assert "instant rollback" in found(m, "deployments")[0]["detail"]
         assert any(f["title"] == "Earlier errors outside the judged window" for f in found(m, "error-rate"))
@@ -96,7 +68,7 @@ def test_burst_fails_rollback_recovers_fault_off_passes(sandbox, tmp_path):
         )
         assert r.status_code == 201 and vercel_state(sandbox)["current"] == bad
         sandbox.set_fault("500-burst", False)
-        code, m = run(out)
+        code, m = run_runbook(RUNBOOK, out)
         assert code == 0 and m["outcome"] == "PASS", m["findings"]
         assert found(m, "health", "info") and not found(m, "health", "P1")
         assert f"since {bad} went live (instant rollback)" in found(m, "error-rate")[-1]["detail"]
@@ -104,18 +76,3 @@ def test_burst_fails_rollback_recovers_fault_off_passes(sandbox, tmp_path):
     finally:
         garbage.unlink(missing_ok=True)
         sandbox.set_fault("500-burst", True)
-
-
-def test_notebook_runs_under_nbval(sandbox, tmp_path):
-    from opsnb.lab import kernel_environment, prepare
-
-    copy = prepare(RUNBOOK, "sandbox", tmp_path)
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q", str(copy)],
-        env={**os.environ, **kernel_environment("sandbox")},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]

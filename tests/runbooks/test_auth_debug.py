@@ -4,58 +4,25 @@
   OAUTH_CALLBACK_ERROR lines in the logs, while the shop's real v4 session token decodes with the right secret.
 - fault off, secret named by `nextauth_secret_env` holding a wrong value: FAIL with the "secret changed" finding only.
 - fault off (the drain's history follows the fault), right secret, the default log window: PASS.
-- bad parameters are refused before anything runs; the notebook passes nbval; secrets and the token's
-  email never reach the outputs or the terminal.
+- bad parameters are refused before anything runs; the notebook passes nbval (test_nbval.py); secrets and
+  the token's email never reach the outputs or the terminal.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import subprocess
-import sys
-from pathlib import Path
+
+from runbooks.runbook_run import OPSNB, found, run_runbook
 
 RUNBOOK = "auth-debug"
-OPSNB = str(Path(sys.executable).parent / "opsnb")
 WRONG_VAR = "OPSNB_TEST_WRONG_NEXTAUTH_SECRET"
-
-
-class Runs:
-    """Every `opsnb run` of this module, sharing one outputs folder; terminal text kept for the leak check."""
-
-    def __init__(self, out: Path, extra_env: dict[str, str]):
-        self.out = out
-        self.extra_env = extra_env
-        self.terminal: list[str] = []
-
-    def __call__(self, *args: str) -> tuple[int, dict]:
-        before = set((self.out / RUNBOOK).glob("*.json"))
-        proc = subprocess.run(
-            [OPSNB, "run", RUNBOOK, "--env", "sandbox", *args],
-            env={**os.environ, **self.extra_env, "OPSNB_OUTPUTS": str(self.out)},
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
-        self.terminal += [proc.stdout, proc.stderr]
-        new = sorted(set((self.out / RUNBOOK).glob("*.json")) - before)
-        assert len(new) == 1, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-        manifest = json.loads(new[0].read_text())
-        assert manifest["outcome"] in ("PASS", "WARN", "FAIL"), (
-            f"{manifest['outcome']}: {manifest.get('error')}"
-        )
-        return proc.returncode, manifest
 
 
 def failures(manifest: dict) -> dict[str, dict]:
     """Findings above info, by title."""
     return {f["title"]: f for f in manifest["findings"] if f["severity"] != "info"}
-
-
-def titles(manifest: dict, check: str) -> set[str]:
-    return {f["title"] for f in manifest["findings"] if f["check"] == check}
 
 
 def token_email(sandbox) -> str:
@@ -67,11 +34,14 @@ def token_email(sandbox) -> str:
 
 def test_finds_the_url_fault_and_a_changed_secret_and_passes_when_fixed(sandbox, tmp_path):
     wrong = secrets.token_urlsafe(32)
-    runs = Runs(tmp_path / "out", {WRONG_VAR: wrong})
+    out, terminal = tmp_path / "out", []
+
+    def runs(*params: str) -> tuple[int, dict]:
+        return run_runbook(RUNBOOK, out, *params, env={WRONG_VAR: wrong}, terminal=terminal)
 
     with sandbox.faults(nextauth_url=True):
         assert sandbox["NEXTAUTH_URL"] != sandbox.app_url  # the planted trouble
-        code, manifest = runs("-p", "log_window_minutes=1440")
+        code, manifest = runs("log_window_minutes=1440")
         assert code == 2 and manifest["outcome"] == "FAIL"
         failed = failures(manifest)
         mismatch = failed["NEXTAUTH_URL: equals the public URL"]
@@ -84,13 +54,15 @@ def test_finds_the_url_fault_and_a_changed_secret_and_passes_when_fixed(sandbox,
         )
         assert failed["NextAuth error OAUTH_CALLBACK_ERROR in the logs"]["severity"] == "P1"
         # the shop's real v4 token decodes with the right secret and the app accepts it
-        assert "session token decrypts and the app accepts it" in titles(manifest, "token")
+        assert "session token decrypts and the app accepts it" in {
+            f["title"] for f in found(manifest, "token")
+        }
         assert {f["check"] for f in failed.values()} == {"config", "providers", "logs"}
 
     # fault off: the drain's history no longer holds the callback errors, so the default window is clean
     with sandbox.faults(nextauth_url=False):
         assert sandbox["NEXTAUTH_URL"] == sandbox.app_url
-        code, manifest = runs("-p", f"nextauth_secret_env={WRONG_VAR}")
+        code, manifest = runs(f"nextauth_secret_env={WRONG_VAR}")
         assert code == 2 and manifest["outcome"] == "FAIL"
         failed = failures(manifest)
         assert list(failed) == [f"session token does not decrypt with ${WRONG_VAR}: the secret changed"]
@@ -98,16 +70,16 @@ def test_finds_the_url_fault_and_a_changed_secret_and_passes_when_fixed(sandbox,
 
         code, manifest = runs()
         assert (code, manifest["outcome"]) == (0, "PASS"), failures(manifest)
-        assert "no NextAuth error codes in the logs" in titles(manifest, "logs")
+        assert "no NextAuth error codes in the logs" in {f["title"] for f in found(manifest, "logs")}
         assert "NEXTAUTH_URL: equals the public URL" not in failures(manifest)
-        assert "session token decrypts and the app accepts it" in titles(manifest, "token")
-        assert "database sessions" in titles(manifest, "database")
+        assert "session token decrypts and the app accepts it" in {
+            f["title"] for f in found(manifest, "token")
+        }
+        assert "database sessions" in {f["title"] for f in found(manifest, "database")}
 
     # nothing secret (nor the token's email in clear) in any artifact or on the terminal
     leaks = [sandbox["NEXTAUTH_SECRET"], sandbox["SANDBOX_SESSION_TOKEN"], wrong, token_email(sandbox)]
-    texts = [
-        p.read_text(errors="replace") for p in (tmp_path / "out").rglob("*") if p.is_file()
-    ] + runs.terminal
+    texts = [p.read_text(errors="replace") for p in (tmp_path / "out").rglob("*") if p.is_file()] + terminal
     assert len(texts) >= 9
     for value in leaks:
         assert not any(value in text for text in texts)
@@ -129,18 +101,3 @@ def test_bad_parameters_are_refused(sandbox, tmp_path):
         )
         assert proc.returncode == 3, (args, proc.stdout, proc.stderr)
     assert not (tmp_path / "out" / RUNBOOK).exists()
-
-
-def test_notebook_passes_nbval(sandbox, tmp_path):
-    from opsnb.lab import kernel_environment, prepare
-
-    copy = prepare(RUNBOOK, "sandbox", tmp_path)
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q", str(copy)],
-        env={**os.environ, **kernel_environment("sandbox")},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]

@@ -4,48 +4,18 @@ With its faults on the runbook WARNs naming "Order"."userId" (missing index, con
 shop-worker session idle in transaction; with --allow-writes it terminates that session and creates the
 index CONCURRENTLY; with the faults off the next run PASSes. A plain role (no superuser, no
 pg_read_all_stats) on a database without pg_stat_statements gets a P2 saying how to enable it, info findings
-for what it cannot see, and every other check still runs. The notebook also runs under nbval.
+for what it cannot see, and every other check still runs. The notebook also runs under nbval (test_nbval.py).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
-import subprocess
-import sys
-from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from runbooks.runbook_run import found, run_runbook
 
 RUNBOOK = "slow-queries"
-OPSNB = str(Path(sys.executable).parent / "opsnb")
-
-
-def run(out: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict]:
-    proc = subprocess.run(
-        [OPSNB, "run", RUNBOOK, "--env", "sandbox", *args],
-        env={**os.environ, "OPSNB_OUTPUTS": str(out), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    manifests = sorted((out / RUNBOOK).glob("*.json"), key=lambda p: p.stat().st_mtime)
-    assert manifests, f"no manifest; exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    manifest = json.loads(manifests[-1].read_text())
-    assert manifest["outcome"] in ("PASS", "WARN", "FAIL"), (
-        f"{manifest['outcome']}: {manifest.get('error')}\n{proc.stderr}"
-    )
-    return proc.returncode, manifest
-
-
-def found(manifest: dict, check: str, severity: str | None = None) -> list[dict]:
-    return [
-        f
-        for f in manifest["findings"]
-        if f["check"] == check and (severity is None or f["severity"] == severity)
-    ]
 
 
 def index_exists(sandbox) -> bool:
@@ -62,7 +32,7 @@ def test_faults_found_fixed_by_actions_then_pass(sandbox, tmp_path):
     with sandbox.faults(missing_index=True, idle_in_transaction=True):
         assert not index_exists(sandbox)
         # 1. faults on: WARN naming the column and the idle session; actions only planned
-        code, m = run(out)
+        code, m = run_runbook(RUNBOOK, out)
         assert (code, m["outcome"]) == (1, "WARN")
         [missing] = found(m, "missing indexes", "P2")
         assert missing["title"] == 'Missing index on "Order"."userId"'
@@ -77,7 +47,7 @@ def test_faults_found_fixed_by_actions_then_pass(sandbox, tmp_path):
         assert not index_exists(sandbox)
 
         # 2. --allow-writes: the idle session is terminated first, then the index is built CONCURRENTLY
-        code, m = run(out, "--allow-writes")
+        code, m = run_runbook(RUNBOOK, out, allow_writes=True)
         actions = {a["title"]: a for a in m["actions"]}
         assert actions["Create index Order_userId_idx"]["status"] == "applied"
         assert actions["Create index Order_userId_idx"]["result"] == "created Order_userId_idx"
@@ -87,7 +57,7 @@ def test_faults_found_fixed_by_actions_then_pass(sandbox, tmp_path):
         # 3. faults off (the sandbox keeps the index, resets the statistics, replays its workload): PASS
         sandbox.set_fault("missing-index", False)
         sandbox.set_fault("idle-in-transaction", False)
-        code, m = run(out)
+        code, m = run_runbook(RUNBOOK, out)
         assert (code, m["outcome"]) == (0, "PASS"), [
             f["title"] for f in m["findings"] if f["severity"] != "info"
         ]
@@ -111,14 +81,14 @@ def test_plain_role_without_pg_stat_statements(sandbox, tmp_path):
     url = f"postgresql://{role}:{password}@{base}/{db}"
     try:
         with sandbox.faults(idle_in_transaction=True):
-            code, m = run(
+            code, m = run_runbook(
+                RUNBOOK,
                 tmp_path / "out",
-                "-p",
                 "database_url_env=OPSNB_PLAIN_TEST_URL",
                 env={"OPSNB_PLAIN_TEST_URL": url},
             )
         assert (code, m["outcome"]) == (1, "WARN")
-        [p2] = [f for f in m["findings"] if f["severity"] == "P2"]
+        [p2] = found(m, severity="P2")
         assert p2["title"] == "pg_stat_statements is not enabled"
         assert "CREATE EXTENSION pg_stat_statements" in p2["detail"] and "Neon" in p2["detail"]
         [hidden] = found(m, "activity visibility", "info")
@@ -135,18 +105,3 @@ def test_plain_role_without_pg_stat_statements(sandbox, tmp_path):
         with psycopg.connect(sandbox.admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
-
-
-def test_notebook_runs_under_nbval(sandbox, tmp_path):
-    from opsnb.lab import kernel_environment, prepare
-
-    copy = prepare(RUNBOOK, "sandbox", tmp_path)
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q", str(copy)],
-        env={**os.environ, **kernel_environment("sandbox")},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]

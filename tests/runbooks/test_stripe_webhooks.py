@@ -8,45 +8,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import psycopg
 import pytest
+from runbooks.runbook_run import OPSNB, found, run_runbook
 
 RUNBOOK = "stripe-webhooks"
-OPSNB = str(Path(sys.executable).parent / "opsnb")
 PAYMENT_EVENTS = {"payment_intent.succeeded", "checkout.session.completed"}
-
-
-class Runs:
-    """Every `opsnb run` of this module: one outputs folder, all terminal text kept for the canary check."""
-
-    def __init__(self, out: Path):
-        self.out = out
-        self.terminal: list[str] = []
-
-    def __call__(self, *args: str) -> tuple[int, dict]:
-        cmd = [OPSNB, "run", RUNBOOK, "--env", "sandbox", *args]
-        proc = subprocess.run(
-            cmd,
-            env={**os.environ, "OPSNB_OUTPUTS": str(self.out)},
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
-        self.terminal += [proc.stdout, proc.stderr]
-        manifests = sorted((self.out / RUNBOOK).glob("*.json"), key=lambda p: p.stat().st_mtime)
-        assert manifests, f"no manifest; exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-        manifest = json.loads(manifests[-1].read_text())
-        assert manifest["outcome"] in ("PASS", "WARN", "FAIL"), (
-            f"{manifest['outcome']}: {manifest.get('error')}"
-        )
-        return proc.returncode, manifest
-
-
-def finding(manifest: dict, check: str, severity: str) -> list[dict]:
-    return [f for f in manifest["findings"] if f["check"] == check and f["severity"] == severity]
 
 
 def stuck_orders(sandbox) -> list[str]:
@@ -72,7 +40,7 @@ def order_statuses(sandbox, ids: list[str]) -> dict[str, str]:
 
 
 def test_fails_on_stuck_orders_then_passes_after_fix_and_resend(sandbox, tmp_path):
-    runs = Runs(tmp_path / "out")
+    out, terminal = tmp_path / "out", []
     stuck = stuck_orders(sandbox)
     assert len(stuck) == 12
     with sandbox.faults(stuck_orders=True):
@@ -80,18 +48,18 @@ def test_fails_on_stuck_orders_then_passes_after_fix_and_resend(sandbox, tmp_pat
         assert len(pending_events) == 2 * len(stuck)
 
         # 1. Fault on: FAIL, the stuck orders and the failing deliveries listed, the cause named, no resend.
-        code, m = runs()
+        code, m = run_runbook(RUNBOOK, out, terminal=terminal)
         assert code == 2 and m["outcome"] == "FAIL"
-        (missed,) = finding(m, "stripe.orders", "P1")
+        (missed,) = found(m, "stripe.orders", "P1")
         assert "missed webhook" in missed["title"]
         assert sorted(e["order"] for e in missed["evidence"]) == stuck
-        (deliveries,) = finding(m, "stripe.deliveries", "P1")
+        (deliveries,) = found(m, "stripe.deliveries", "P1")
         assert sorted(e["id"] for e in deliveries["evidence"]) == pending_events
-        (cause,) = finding(m, "stripe.signature", "P1")
+        (cause,) = found(m, "stripe.signature", "P1")
         assert "wrong webhook secret" in cause["title"]
         assert "No signatures found matching" in cause["detail"]
-        assert finding(m, "stripe.route", "info") and finding(m, "stripe.endpoints", "info")
-        assert finding(m, "stripe.declines", "info")[0]["title"].startswith("8 failed payments")
+        assert found(m, "stripe.route", "info") and found(m, "stripe.endpoints", "info")
+        assert found(m, "stripe.declines", "info")[0]["title"].startswith("8 failed payments")
         (act,) = m["actions"]
         assert act["status"] == "blocked"
         assert set(order_statuses(sandbox, stuck).values()) == {"pending"}
@@ -101,8 +69,8 @@ def test_fails_on_stuck_orders_then_passes_after_fix_and_resend(sandbox, tmp_pat
         # 2. Secret fixed (fault off) and --allow-writes: the failed events are resent, the app marks the
         #    orders paid, the re-check sees it.
         assert undelivered_events(sandbox) == pending_events
-        code, m = runs("--allow-writes")
-        assert not finding(m, "stripe.signature", "P1") and finding(m, "stripe.signature", "info")
+        code, m = run_runbook(RUNBOOK, out, allow_writes=True, terminal=terminal)
+        assert not found(m, "stripe.signature", "P1") and found(m, "stripe.signature", "info")
         assert code == 2, "the run that mitigates still reports what it found"
         (act,) = m["actions"]
         assert (
@@ -110,30 +78,30 @@ def test_fails_on_stuck_orders_then_passes_after_fix_and_resend(sandbox, tmp_pat
             and act["result"] == f"{len(pending_events)}/{len(pending_events)} events resent"
         )
         assert (
-            finding(m, "stripe.recheck", "info")[0]["title"]
+            found(m, "stripe.recheck", "info")[0]["title"]
             == f"Re-check: all {len(stuck)} stuck orders are now paid"
         )
         assert set(order_statuses(sandbox, stuck).values()) == {"paid"}
         assert undelivered_events(sandbox) == []
 
         # 3. Re-run: PASS.
-        code, m = runs()
+        code, m = run_runbook(RUNBOOK, out, terminal=terminal)
         assert code == 0 and m["outcome"] == "PASS", [
             f["title"] for f in m["findings"] if f["severity"] != "info"
         ]
-        assert finding(m, "stripe.orders", "info") and finding(m, "stripe.deliveries", "info")
+        assert found(m, "stripe.orders", "info") and found(m, "stripe.deliveries", "info")
         assert m["actions"] == []
 
     # Canary: the key and the webhook secret appear in no artifact and nowhere on the terminal.
     canaries = {name: sandbox.env[name] for name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")}
     assert all(len(v) >= 16 for v in canaries.values())
-    files = [p for p in runs.out.rglob("*") if p.is_file()]
+    files = [p for p in out.rglob("*") if p.is_file()]
     assert len(files) >= 9  # 3 runs x (ipynb, html, json) + index
     for path in files:
         text = path.read_bytes().decode("utf-8", errors="replace")
         for name, value in canaries.items():
             assert value not in text, f"{name} leaked into {path}"
-    for text in runs.terminal:
+    for text in terminal:
         for name, value in canaries.items():
             assert value not in text, f"{name} leaked on the terminal"
 
@@ -151,22 +119,6 @@ def test_rejects_bad_parameters(sandbox, tmp_path):
         assert proc.returncode == 3, (bad, proc.stdout, proc.stderr)
         assert bad.split("=")[0] in proc.stdout + proc.stderr
     assert not (tmp_path / RUNBOOK).exists()
-
-
-def test_notebook_runs_under_nbval(sandbox, tmp_path):
-    from opsnb.lab import kernel_environment, prepare
-
-    copy = prepare(RUNBOOK, "sandbox", tmp_path)
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q", str(copy)],
-        env={**os.environ, **kernel_environment("sandbox")},
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert " passed" in proc.stdout
 
 
 @pytest.mark.parametrize("name", ["STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"])
