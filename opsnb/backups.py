@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from opsnb import context, findings
+from opsnb.s3 import Transfer  # s3 imports boto3 lazily: cheap to import here
 from opsnb.secrets import Secret, scrub, secret
 
 MB = 1024 * 1024
@@ -719,20 +720,6 @@ def _custom_key(key: str, meta: dict[str, str]) -> bool:
     return meta.get("format") == "custom" or key.endswith((".dump", ".backup", ".pgdump"))
 
 
-@dataclass
-class Download:
-    """A downloaded backup file."""
-
-    path: str
-    bytes: int
-    seconds: float
-
-    @property
-    def mb_per_s(self) -> float:
-        """Download throughput in MiB/s."""
-        return self.bytes / MB / self.seconds if self.seconds > 0 else float("inf")
-
-
 def work_dir(base: str = "") -> Path:
     """A private folder for this run's downloaded file (under ``base`` or the system temp dir)."""
     root = Path(base) if base else Path(tempfile.gettempdir())
@@ -741,7 +728,7 @@ def work_dir(base: str = "") -> Path:
     return path
 
 
-def fetch(s3, backup: Backup | None, dest_dir: str | Path) -> Download | None:
+def fetch(s3, backup: Backup | None, dest_dir: str | Path) -> Transfer | None:
     """Download the backup with plain progress lines; P1 when the download fails."""
     from opsnb import s3 as s3mod
 
@@ -757,10 +744,10 @@ def fetch(s3, backup: Backup | None, dest_dir: str | Path) -> Download | None:
         f"downloaded {moved.bytes / MB:.1f} MB in {moved.seconds:.1f} s ({moved.mb_per_s:.1f} MB/s)",
         check="restore.download",
     )
-    return Download(str(dest), moved.bytes, moved.seconds)
+    return moved
 
 
-def verify_checksum(download: Download | None, backup: Backup | None):
+def verify_checksum(download: Transfer | None, backup: Backup | None):
     """Size and sha256 of the downloaded file against the object's metadata (else its manifest).
 
     Mismatch = P1 (the bytes are not what was backed up); no checksum recorded anywhere = P2.
@@ -806,7 +793,7 @@ def checksum_ok(table) -> bool:
     return bool(len(table)) and bool(table["ok"].all())
 
 
-def restorable(download: Download | None, checksums) -> str | None:
+def restorable(download: Transfer | None, checksums) -> str | None:
     """Path of the downloaded file when its checksum matched (an unverified file is never restored)."""
     return download.path if download is not None and checksum_ok(checksums) else None
 
@@ -1349,7 +1336,7 @@ def check_freshness(
     return out
 
 
-def rto_report(result: RestoreResult, download: Download | None):
+def rto_report(result: RestoreResult, download: Transfer | None):
     """RTO = download + restore (+ create/verify/drop shown apart), MB/s, and a bar chart of the phases."""
     import matplotlib.pyplot as plt
     import pandas as pd
