@@ -190,7 +190,7 @@ def test_missing_index_fault(sandbox) -> None:
         sandbox.database_url,
         # the top query of the shop's workload; other tests' utility statements (CREATE DATABASE …) don't count
         "SELECT query, calls FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'shop')"
-        " AND query ILIKE 'select%' ORDER BY total_exec_time DESC LIMIT 1",
+        " AND query ~* '^select' ORDER BY total_exec_time DESC LIMIT 1",
     )
     assert 'WHERE "userId" = $1' in top[0][0] and top[0][1] >= 300
     index_sql = "SELECT count(*) FROM pg_indexes WHERE indexname = 'Order_userId_idx'"
