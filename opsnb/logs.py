@@ -9,6 +9,15 @@ Speed: each file is parsed in large blocks by pyarrow's multithreaded JSON reade
 a block that fails is split in halves until the bad lines are isolated, and those small pieces are parsed
 line by line with :mod:`json` (lenient about types). Clean files never touch the slow path.
 
+Two API sources are named by a scheme (``api_base``/``token_env`` keyword arguments give the base URL and
+the NAME of the environment variable holding the token; see ``read_logs``):
+
+- ``vercel://PROJECT/DEPLOYMENT``: Vercel's runtime logs of one deployment
+  (``GET /v1/projects/{p}/deployments/{d}/runtime-logs``, NDJSON; bad lines counted as garbage).
+- ``sentry://ORG``: Sentry's unresolved issues of an organization (``GET /api/0/organizations/{org}/issues/``),
+  one row per issue: timestamp = lastSeen, message = title, path = culprit, statusCode 500 for error/fatal
+  issues, source "sentry", plus a ``count`` column (events of the issue).
+
 Columns of ``LogRead.frame`` (see ``COLUMNS``): timestamp (UTC), level, message, statusCode (Int64;
 -1 = the function crashed; the proxy's status when the top-level one is absent), path, method,
 deploymentId, requestId, source, host, projectId, id, region, clientIp.
@@ -125,6 +134,17 @@ def _schema():
     )
 
 
+API_SCHEMES = {"sentry": "https://sentry.io", "vercel": "https://api.vercel.com"}  # scheme → default API base
+
+
+def api_source(source: str | Path) -> tuple[str, str] | None:
+    """(scheme, rest) for ``sentry://ORG`` / ``vercel://PROJECT/DEPLOYMENT`` sources, else None."""
+    if not isinstance(source, str) or "://" not in source:
+        return None
+    scheme, rest = source.split("://", 1)
+    return (scheme.lower(), rest.strip("/")) if scheme.lower() in API_SCHEMES else None
+
+
 def is_url(source: str | Path) -> bool:
     """True when ``source`` names an HTTP(S) endpoint rather than a file or folder."""
     return isinstance(source, str) and source.split("://", 1)[0].lower() in ("http", "https")
@@ -179,19 +199,37 @@ def _to_utc(value: Any, now: _dt.datetime):
     return ts.to_pydatetime()
 
 
-def read_logs(source: str | Path, *, since: Any = None, until: Any = None) -> LogRead:
-    """Read a log source (file, .gz, folder; see module doc) into a ``LogRead``.
+def read_logs(
+    source: str | Path,
+    *,
+    since: Any = None,
+    until: Any = None,
+    api_base: str = "",
+    token_env: str = "",
+) -> LogRead:
+    """Read a log source (file, .gz, folder, ``vercel://…`` or ``sentry://…``; see module doc) into a ``LogRead``.
 
     ``since``/``until`` (datetime, ISO string, pandas Timestamp, or a timedelta meaning "that long ago")
-    keep rows with since <= timestamp < until. Garbage lines are counted, never raised.
+    keep rows with since <= timestamp < until. Garbage lines are counted, never raised. For the API sources
+    ``token_env`` NAMES the environment variable holding the token (required) and ``api_base`` overrides the
+    public API (``API_SCHEMES``); they are ignored for files.
     """
     import pyarrow as pa
 
     now = _dt.datetime.now(_dt.UTC)
     lo, hi = _to_utc(since, now), _to_utc(until, now)
+    if (api := api_source(source)) is not None:
+        read = _read_api(*api, api_base=api_base, token_env=token_env)
+        frame = read.frame
+        if lo is not None:
+            frame = frame[frame["timestamp"] >= lo]
+        if hi is not None:
+            frame = frame[frame["timestamp"] < hi]
+        read.frame = frame.reset_index(drop=True)
+        return read
     if is_url(source):
         raise ValueError(
-            f"URL log sources are not supported by read_logs ({source}); use opsnb.vercel for the Vercel API"
+            f"URL log sources are not supported by read_logs ({source}); use vercel://PROJECT/DEPLOYMENT or sentry://ORG"
         )
     files = log_files(source)
     garbage = _Garbage()
@@ -444,3 +482,135 @@ def _frame(table):
     frame = flat.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
     frame["timestamp"] = frame["timestamp"].astype("datetime64[ms, UTC]")
     return frame
+
+
+# --- API sources -------------------------------------------------------------------------------------------
+def _read_api(scheme: str, rest: str, *, api_base: str, token_env: str) -> LogRead:
+    """One API call for a ``vercel://`` or ``sentry://`` source, as a LogRead (no files)."""
+    from opsnb.secrets import secret
+
+    if not token_env:
+        raise ValueError(f"{scheme}:// log sources need token_env (the variable holding the API token)")
+    base = api_base or API_SCHEMES[scheme]
+    if scheme == "sentry":
+        from opsnb.sentry import Sentry
+
+        if not rest or "/" in rest:
+            raise ValueError(f"sentry log source must be sentry://ORG, not sentry://{rest}")
+        with Sentry(secret(token_env), base) as api:
+            items = api.issues(rest)
+        return LogRead(sentry_frame(items), lines=len(items))
+    from opsnb.vercel import Vercel
+
+    project, _, deployment = rest.partition("/")
+    if not project or not deployment or "/" in deployment:
+        raise ValueError(f"vercel log source must be vercel://PROJECT/DEPLOYMENT, not vercel://{rest}")
+    with Vercel(secret(token_env), base) as api:
+        lines = api.runtime_logs(project, deployment)
+    garbage = _Garbage()
+    frame = runtime_logs_frame(lines, garbage, project=project, deployment=deployment)
+    return LogRead(frame, garbage.count, [], garbage.kinds, garbage.samples, len(lines))
+
+
+def _iso(value: Any) -> Any:
+    """An ISO 8601 time (Sentry's ``2024-06-11T10:00:00.123456Z``) as aware UTC, None when unreadable."""
+    import pandas as pd
+
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return None
+    if pd.isna(ts):
+        return None
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _api_frame(rows: list[dict[str, Any]], extra: tuple[str, ...] = ()) -> Any:
+    """Rows (dicts with COLUMNS keys) → DataFrame with read_logs' dtypes, oldest first."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=[*COLUMNS, *extra])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce").astype(
+        "datetime64[ms, UTC]"
+    )
+    frame["statusCode"] = pd.array(frame["statusCode"].tolist(), dtype="Int64")
+    for name in extra:
+        frame[name] = pd.array(frame[name].tolist(), dtype="Int64")
+    frame = frame[frame["timestamp"].notna()]
+    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+
+
+def runtime_logs_frame(
+    lines: list[bytes], garbage: _Garbage | None = None, *, project: str = "", deployment: str = ""
+) -> Any:
+    """Vercel runtime-log NDJSON lines → the frame's COLUMNS (bad lines added to ``garbage``).
+
+    Fields: timestampInMs → timestamp, level, message, responseStatusCode → statusCode, requestPath → path,
+    requestMethod → method, domain → host, rowId → id, source; deployment/project from the request.
+    """
+    import pandas as pd
+
+    garbage = garbage if garbage is not None else _Garbage()
+    rows = []
+    for line in lines:
+        if not line.strip():
+            garbage.add("empty", line)
+            continue
+        try:
+            item = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            garbage.add("invalid JSON", line)
+            continue
+        if not isinstance(item, dict):
+            garbage.add("not an object", line)
+            continue
+        ts = _int(item.get("timestampInMs"))
+        rows.append(
+            {
+                "timestamp": None if ts is None else pd.Timestamp(ts, unit="ms", tz="UTC"),
+                "level": _str(item.get("level")),
+                "message": _str(item.get("message")),
+                "statusCode": _int(item.get("responseStatusCode")),
+                "path": _str(item.get("requestPath")),
+                "method": _str(item.get("requestMethod")),
+                "deploymentId": deployment or None,
+                "requestId": None,
+                "source": _str(item.get("source")),
+                "host": _str(item.get("domain")),
+                "projectId": project or None,
+                "id": _str(item.get("rowId")),
+                "region": None,
+                "clientIp": None,
+            }
+        )
+    return _api_frame(rows)
+
+
+def sentry_frame(items: list[dict[str, Any]]) -> Any:
+    """Sentry issue objects → the frame's COLUMNS plus ``count`` (one row per issue; see module doc)."""
+    rows = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        level = _str(item.get("level")) or ""
+        project = item.get("project") if isinstance(item.get("project"), dict) else {}
+        rows.append(
+            {
+                "timestamp": _iso(item.get("lastSeen")),
+                "level": level,
+                "message": _str(item.get("title")),
+                "statusCode": 500 if level in ("error", "fatal") else None,
+                "path": _str(item.get("culprit")),
+                "method": None,
+                "deploymentId": None,
+                "requestId": _str(item.get("shortId")),
+                "source": "sentry",
+                "host": None,
+                "projectId": _str(project.get("slug")),
+                "id": _str(item.get("id")),
+                "region": None,
+                "clientIp": None,
+                "count": _int(item.get("count")),
+            }
+        )
+    return _api_frame(rows, extra=("count",))

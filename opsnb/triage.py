@@ -13,6 +13,7 @@ Severities (runbook "Severity Levels" / "Alert Configuration"):
 - connection use > 80 % of max_connections → P2 ("High Database Connection Usage" warning alert);
   ≥ 95 % → P1 (pool exhaustion, runbook "Cause 1").
 - unhandled exceptions / crashed functions while the rate stays under the alert rule → P2.
+- unresolved Sentry error issues seen in the judged window while the rate stays under the alert rule → P2.
 """
 
 from __future__ import annotations
@@ -727,6 +728,49 @@ def check_unhandled_exceptions(triage: Triage) -> Any:
         )
     else:
         findings.ok("Cause 2: no stack traces in the judged window", check="cause-exceptions")
+    return table
+
+
+def check_sentry(triage: Triage, api_base: str, token_env: str, org: str) -> Any:
+    """P0 checklist 4, "Check Sentry for errors": the org's unresolved issues (``GET …/issues/``).
+
+    Issues at level error/fatal last seen inside the judged window are "recent": P2 while the log-based
+    alert rule did not fire (Sentry sees errors the logs do not), info when it did (the P1 already says
+    it). Older issues are listed, not judged. ``token_env`` or ``org`` "" skips the step (info). A failing
+    API call is P2, like the Vercel deployments. Returns the issues table (newest lastSeen first).
+    """
+    from opsnb.secrets import secret
+    from opsnb.sentry import Sentry, SentryError, issues_frame
+
+    if not token_env or not org:
+        findings.ok(
+            "Sentry not configured: step skipped", "set sentry_token_env and sentry_org", check="sentry"
+        )
+        return issues_frame([])
+    try:
+        with Sentry(secret(token_env), api_base) as api:
+            table = issues_frame(api.issues(org))
+    except SentryError as exc:
+        findings.add("P2", "Cannot read Sentry issues", str(exc), check="sentry")
+        return issues_frame([])
+    recent = table[table["level"].isin(["error", "fatal"]) & (table["lastSeen"] >= triage.window_start)]
+    window = f"since {triage.window_start:%H:%M} UTC ({triage.window_why})"
+    if len(recent):
+        top = recent.sort_values("count", ascending=False).iloc[0]
+        findings.add(
+            "info" if triage.rule.fired else "P2",
+            f"Sentry: {len(recent)} unresolved error issue(s) seen in the judged window",
+            f"{top['shortId']} {top['title']} at {top['culprit']}: {top['count']} events, {top['userCount']} users, "
+            f"{top['firstSeen']:%H:%M}–{top['lastSeen']:%H:%M} UTC; {window}; {top['permalink']}",
+            evidence=recent,
+            check="sentry",
+        )
+    else:
+        findings.ok(
+            "Sentry: no unresolved error issue seen in the judged window",
+            f"{len(table)} unresolved issues in {org}, none at error level {window}",
+            check="sentry",
+        )
     return table
 
 

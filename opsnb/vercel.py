@@ -107,6 +107,47 @@ class Vercel:
         ]
         return pd.DataFrame(rows, columns=["key", "type", "target"])
 
+    def runtime_logs(
+        self, project: str, deployment_id: str, *, max_lines: int = 100_000, max_seconds: float = 20.0
+    ) -> list[bytes]:
+        """Raw NDJSON lines of ``GET /v1/projects/{project}/deployments/{id}/runtime-logs``.
+
+        Vercel streams this (``application/stream+json``) and may keep the stream open for new lines: reading
+        stops at the end of the stream, after ``max_lines`` lines, or when ``max_seconds`` pass (what arrived
+        until then is kept). Lines are returned unparsed so the caller can count garbage ones.
+        """
+        import time
+
+        path = f"/v1/projects/{project}/deployments/{deployment_id}/runtime-logs"
+        params = {"teamId": self.team_id} if self.team_id else {}
+        lines: list[bytes] = []
+        deadline = time.monotonic() + max_seconds
+        try:
+            with self._client.stream("GET", path, params=params) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    try:
+                        message = response.json().get("error", {}).get("message", "")
+                    except (ValueError, AttributeError):
+                        message = response.text[:200]
+                    raise VercelError(f"GET {path} → HTTP {response.status_code}: {message}".rstrip(": "))
+                pending = b""
+                for chunk in response.iter_bytes():
+                    pending += chunk
+                    *done, pending = pending.split(b"\n")
+                    lines.extend(done)
+                    if len(lines) >= max_lines or time.monotonic() > deadline:
+                        pending = b""
+                        break
+                if pending:
+                    lines.append(pending)
+        except httpx.ReadTimeout:
+            if not lines:
+                raise VercelError(f"GET {self.api_base}{path}: ReadTimeout (no log lines)") from None
+        except httpx.HTTPError as exc:
+            raise VercelError(f"GET {self.api_base}{path}: {type(exc).__name__}: {exc}") from None
+        return lines[:max_lines]
+
     def rollback(self, project: str, deployment_id: str) -> str:
         """Make ``deployment_id`` the live production deployment: ``POST /v1/projects/{p}/rollback/{id}``."""
         self._call("POST", f"/v1/projects/{project}/rollback/{deployment_id}")

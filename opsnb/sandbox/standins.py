@@ -1,4 +1,5 @@
-"""The stand-ins' process: shop, Stripe and Vercel apps in one uvicorn server on three ports.
+"""The stand-ins' process: shop, Stripe and Vercel apps in one uvicorn server on three ports (Sentry's
+issues API is served on the Vercel port under /api/0/).
 
 Run as `python -m opsnb.sandbox.standins --state DIR`; reads `DIR/app-config.json` (0600).
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
+from .sentry_api import SentryStandIn
 from .shop import ShopApp
 from .store import JsonStore, read_json
 from .stripe_api import StripeStandIn, sign_payload
@@ -43,9 +45,19 @@ def build(state_dir: Path) -> tuple[object, dict]:
     stripe_app = StripeStandIn(
         JsonStore(state_dir / "stripe.json"), config["stripe_secret_key"], deliver
     ).app()
-    vercel_app = VercelStandIn(
-        JsonStore(state_dir / "vercel.json"), config["vercel_token"], shop.nextauth_url
+    vercel_only = VercelStandIn(
+        JsonStore(state_dir / "vercel.json"),
+        config["vercel_token"],
+        shop.nextauth_url,
+        log_dir=Path(config["log_dir"]),
     ).app()
+    # Sentry's issues API shares the Vercel port (paths under /api/0/) and its token
+    sentry_app = SentryStandIn(JsonStore(state_dir / "vercel.json"), config["vercel_token"], shop.fault).app()
+
+    async def vercel_app(scope, receive, send):
+        app = sentry_app if scope.get("path", "").startswith("/api/0/") else vercel_only
+        await app(scope, receive, send)
+
     by_port = {
         config["app_port"]: shop.app(),
         config["stripe_port"]: stripe_app,

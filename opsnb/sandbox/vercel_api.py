@@ -1,4 +1,5 @@
-"""Vercel REST API stand-in: deployments, project (current production deployment), rollback, env.
+"""Vercel REST API stand-in: deployments, project (current production deployment), rollback, env, and the
+runtime logs of a deployment (the log-drain lines of that deployment, in the runtime-logs shape).
 
 State lives in `<state>/vercel.json`: the project, its deployments (newest first), the `current` production
 deployment and the `bad` one the 500-burst fault is tied to.
@@ -8,13 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import random
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .store import JsonStore
@@ -119,6 +122,24 @@ def build_state(now: float, project: str, nextauth_url: str) -> dict:
     }
 
 
+def runtime_log(rec: dict) -> dict:
+    """A log-drain record in the runtime-logs API's shape (one NDJSON line of that endpoint)."""
+    proxy = rec.get("proxy") or {}
+    status = rec.get("statusCode")
+    return {
+        "level": rec.get("level") or "info",
+        "message": rec.get("message") or "",
+        "rowId": rec.get("id"),
+        "source": "serverless" if rec.get("source") == "lambda" else rec.get("source"),
+        "timestampInMs": rec.get("timestamp"),
+        "domain": proxy.get("host") or rec.get("host"),
+        "messageTruncated": False,
+        "requestMethod": proxy.get("method"),
+        "requestPath": rec.get("path") or proxy.get("path"),
+        "responseStatusCode": proxy.get("statusCode") if status is None else status,
+    }
+
+
 def _error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
 
@@ -126,10 +147,17 @@ def _error(status: int, code: str, message: str, **extra: object) -> JSONRespons
 class VercelStandIn:
     """Routes of the Vercel API the runbooks call; Bearer token required."""
 
-    def __init__(self, store: JsonStore, token: str, nextauth_url: Callable[[], str]):
+    def __init__(
+        self,
+        store: JsonStore,
+        token: str,
+        nextauth_url: Callable[[], str],
+        log_dir: Path | None = None,
+    ):
         self.store = store
         self.token = token
         self.nextauth_url = nextauth_url
+        self.log_dir = log_dir
 
     def _auth(self, request: Request) -> JSONResponse | None:
         header = request.headers.get("authorization", "")
@@ -272,6 +300,30 @@ class VercelStandIn:
             envs.append(out)
         return JSONResponse({"envs": envs})
 
+    async def runtime_logs(self, request: Request) -> Response:
+        """``GET /v1/projects/{p}/deployments/{d}/runtime-logs``: NDJSON, oldest first, stream ends at once."""
+        if denied := self._auth(request):
+            return denied
+        state = self.store.load()
+        if self._project(state, request.path_params["project"]) is None:
+            return _error(404, "not_found", "Project not found")
+        dep_id = request.path_params["deployment"]
+        if not any(d["uid"] == dep_id for d in state["deployments"]):
+            return _error(404, "not_found", "The deployment could not be found.")
+        rows = []
+        files = sorted(self.log_dir.glob("*.ndjson")) if self.log_dir and self.log_dir.is_dir() else []
+        for path in files:
+            for line in path.read_bytes().splitlines():
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(rec, dict) and rec.get("deploymentId") == dep_id:
+                    rows.append(runtime_log(rec))
+        rows.sort(key=lambda r: r["timestampInMs"])
+        body = "".join(json.dumps(r) + "\n" for r in rows)
+        return Response(body, media_type="application/stream+json")
+
     async def not_found(self, request: Request) -> JSONResponse:
         return _error(404, "not_found", "The requested API endpoint was not found.")
 
@@ -287,6 +339,7 @@ class VercelStandIn:
                 Route("/v9/projects/{project}/env", self.env),
                 Route("/v10/projects/{project}/env", self.env),
                 Route("/v1/projects/{project}/rollback/{deployment}", self.rollback, methods=["POST"]),
+                Route("/v1/projects/{project}/deployments/{deployment}/runtime-logs", self.runtime_logs),
                 Route("/{path:path}", self.not_found, methods=["GET", "POST", "PATCH", "DELETE"]),
             ]
         )

@@ -47,6 +47,10 @@ def test_burst_fails_rollback_recovers_fault_off_passes(sandbox, tmp_path):
             and "binary 1" in logs["detail"]
             and "empty 1" in logs["detail"]
         )
+        [sentry] = found(m, "sentry")  # Sentry's stand-in agrees; info because the P1 already fired
+        assert (
+            sentry["severity"] == "info" and "SHOP-42" in sentry["detail"] and PRICE_ERROR in sentry["detail"]
+        )
         [action] = m["actions"]
         assert action["status"] == "applied" and previous in action["title"]
         assert vercel_state(sandbox)["current"] == previous
@@ -57,6 +61,9 @@ def test_burst_fails_rollback_recovers_fault_off_passes(sandbox, tmp_path):
         assert "instant rollback" in found(m, "deployments")[0]["detail"]
         assert any(f["title"] == "Earlier errors outside the judged window" for f in found(m, "error-rate"))
         assert not m["actions"]
+        assert found(m, "sentry", "info", "Sentry: no unresolved error issue"), (
+            "issue last seen before the rollback"
+        )
 
         # fault off (the bad deployment live again, but healthy): PASS on what the live app serves. The
         # deployment goes live again through the Vercel API, so the runbook knows since when; the drain's
@@ -71,6 +78,7 @@ def test_burst_fails_rollback_recovers_fault_off_passes(sandbox, tmp_path):
         code, m = run_runbook(RUNBOOK, out)
         assert code == 0 and m["outcome"] == "PASS", m["findings"]
         assert found(m, "health", "info") and not found(m, "health", "P1")
+        assert found(m, "sentry", "info", "Sentry: no unresolved error issue")
         assert f"since {bad} went live (instant rollback)" in found(m, "error-rate")[-1]["detail"]
         assert any(f["title"] == "Earlier errors outside the judged window" for f in found(m, "error-rate"))
     finally:
