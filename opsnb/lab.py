@@ -57,4 +57,7 @@ def open_lab(env: str) -> int:
         prepare(name, env, dest)
     print(f"runbooks prepared for '{env}' in {dest}")
     child_env = {**os.environ, **kernel_environment(env)}
-    return subprocess.call([sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={dest}"], env=child_env)
+    command = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={dest}"]
+    if os.geteuid() == 0:
+        command.append("--allow-root")  # containers and CI machines often run as root
+    return subprocess.call(command, env=child_env)
