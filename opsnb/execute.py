@@ -114,7 +114,9 @@ def run_notebook(
     with tempfile.TemporaryDirectory(prefix="opsnb-run-") as work:
         os.chmod(work, 0o700)  # the raw (unredacted) notebook lives here until redaction
         out_path = os.path.join(work, "executed.ipynb")
-        _progress = _Progress(len(nb.cells) + 1, show_progress)  # +1: the injected-parameters cell
+        _progress = _Progress(
+            len(nb.cells) + bool(parameters), show_progress
+        )  # + the injected-parameters cell
         outcome, error, exc_cell = "ERROR", "", None
         try:
             papermill.execute_notebook(
@@ -146,11 +148,8 @@ def run_notebook(
     ended = time.time()
     found = scraps.read(executed)
     if not outcome:
-        verdict = (
-            (found.get("opsnb_verdict") or {}).get("verdict")
-            if isinstance(found.get("opsnb_verdict"), dict)
-            else None
-        )
+        recorded = found.get("opsnb_verdict")
+        verdict = recorded.get("verdict") if isinstance(recorded, dict) else None
         if verdict in ("PASS", "WARN", "FAIL"):
             outcome = verdict
         else:
