@@ -101,6 +101,8 @@ def _print_up(result: dict) -> None:
     on = [f for f, v in result["faults"].items() if v]
     print(f"faults on: {', '.join(on) if on else 'none'}")
     print(f"env file: {rel_env}  (load it: set -a; . {rel_env}; set +a)")
+    for note in result.get("notes", []):
+        print(note)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(manager.describe(rows))
                 on = [f for f, v in manager.faults().items() if v]
                 print(f"faults on: {', '.join(on) if on else 'none'}")
+                for note in manager.notes():
+                    print(note)
                 for r in rows:
                     if r["health"] in ("stale", "unhealthy"):
                         print(

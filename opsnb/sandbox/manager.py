@@ -34,8 +34,9 @@ from .postgres import (
     cluster_parent,
     free_port,
     port_open,
-    require_bindir,
+    resolve_bindir,
     server_major,
+    stat_statements_available,
 )
 from .store import JsonStore, read_json, write_json
 
@@ -270,7 +271,29 @@ def _wait(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) 
 
 def _pg(st: dict) -> LocalPostgres:
     info = st["pg"]
-    return LocalPostgres(info["folder"], port=st["ports"]["postgres"], bindir=Path(info["bindir"]))
+    return LocalPostgres(
+        info["folder"],
+        port=st["ports"]["postgres"],
+        bindir=Path(info["bindir"]),
+        stat_statements=_has_pgss(st),
+    )
+
+
+def _has_pgss(st: dict) -> bool:
+    """Whether the sandbox's PostgreSQL has pg_stat_statements (state from before the probe: yes)."""
+    return bool((st.get("pg") or {}).get("stat_statements", True))
+
+
+def notes(paths: Paths | None = None) -> list[str]:
+    """Lines `up` and `status` print beside the table (e.g. a PostgreSQL without pg_stat_statements)."""
+    st = _load(paths or Paths())
+    if not st or not st.get("pg") or _has_pgss(st):
+        return []
+    source = st["pg"].get("source", "system")
+    return [
+        f"pg_stat_statements is not available in this PostgreSQL ({source}): slow-queries reports it "
+        "as a P2 and skips the statement checks; everything else runs"
+    ]
 
 
 def _dsn(st: dict, role: str, db: str = seed.SHOP_DB) -> str:
@@ -298,13 +321,15 @@ def _faults(paths: Paths) -> dict[str, bool]:
 def _ensure_postgres(paths: Paths, st: dict, log: Log) -> bool:
     """Start (and initdb if needed) the cluster; returns True when it was started now."""
     if st["pg"] is None:
-        bindir = require_bindir(log=log)
+        bindir, source = resolve_bindir(log=log)
         folder, temporary = cluster_parent(paths.root / "pg")
         st["pg"] = {
             "folder": str(folder),
             "temporary": temporary,
             "bindir": str(bindir),
             "major": server_major(bindir),
+            "source": source,
+            "stat_statements": stat_statements_available(bindir),
         }
         _save(paths, st)
     pg = _pg(st)
@@ -464,8 +489,13 @@ def _seed_all(paths: Paths, st: dict, faults: dict[str, bool], log: Log) -> thre
     from . import stripe_api, vercel_api
 
     s = st["secrets"]
-    seed.create_roles_and_db(_internal_dsn(st, "postgres"), s["app_password"], s["maint_password"])
-    facts = seed.seed_shop(_internal_dsn(st), _dsn(st, seed.APP_ROLE), st["scale"], faults["stuck-orders"])
+    pgss = _has_pgss(st)
+    seed.create_roles_and_db(
+        _internal_dsn(st, "postgres"), s["app_password"], s["maint_password"], stat_statements=pgss
+    )
+    facts = seed.seed_shop(
+        _internal_dsn(st), _dsn(st, seed.APP_ROLE), st["scale"], faults["stuck-orders"], stat_statements=pgss
+    )
     stripe_state = stripe_api.build_state(
         facts,
         app_url=_app_url(st),
@@ -522,7 +552,7 @@ def _write_history(paths: Paths, st: dict, faults: dict[str, bool]) -> None:
 
 def _apply_missing_index(st: dict, missing: bool) -> None:
     seed.set_missing_index(_dsn(st, seed.APP_ROLE), missing)
-    seed.reset_stats(_internal_dsn(st))
+    seed.reset_stats(_internal_dsn(st), stat_statements=_has_pgss(st))
     seed.run_user_orders_workload(
         _dsn(st, seed.APP_ROLE), st["facts"].get("users", 40), calls=300 if missing else 100
     )
@@ -696,6 +726,7 @@ def up(scale: int | None = None, faults: dict[str, bool] | str | None = None, lo
         "components": status(paths),
         "faults": _faults(paths),
         "scale": st["scale"],
+        "notes": notes(paths),
         "seconds": round(time.monotonic() - t0, 1),
     }
 

@@ -1,14 +1,27 @@
-"""A throwaway PostgreSQL cluster from the system's server binaries.
+"""A throwaway PostgreSQL cluster from the system's server binaries (or pgserver's as a last resort).
 
 `find_bindir()` locates initdb/postgres/pg_ctl (pg_config, PATH, Debian/Ubuntu and Homebrew folders);
 `LocalPostgres` initdb's a private data folder, starts it on 127.0.0.1 with `pg_stat_statements`
-preloaded, and stops it. initdb and postgres refuse to run as root: as root every server command runs
-as the `postgres` system user (`runuser -u postgres --`) and the cluster folder is owned by that user.
+preloaded (when the installation has it), and stops it. initdb and postgres refuse to run as root: as
+root every server command runs as the `postgres` system user (`runuser -u postgres --`) and the cluster
+folder is owned by that user.
+
+Where the server comes from (`resolve_bindir()`), in order:
+1. system binaries (`find_bindir()`, or `OPSNB_PG_BINDIR`);
+2. the distribution's package, installed with apt-get when running as root (`install_server()`);
+3. the `pgserver` wheel from PyPI (PostgreSQL 16 built for pip), installed into the running
+   interpreter's environment with `python -m pip install --no-deps pgserver`; its binaries live in
+   `<site-packages>/pgserver/pginstall/bin` (`pgserver_bindir()`). pgserver ships no
+   `pg_stat_statements`: `stat_statements_available()` tells, and the cluster starts without it.
+
+`OPSNB_PG_SOURCE` overrides the order: `auto` (default, 1→2→3), `system` (1→2, never pgserver),
+`pgserver` (3 only: forces the fallback, for tests and for machines whose system server is unusable).
 """
 
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import pwd
 import re
@@ -17,6 +30,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +38,9 @@ from urllib.parse import quote
 
 SERVER_BINARIES = ("initdb", "pg_ctl", "postgres")
 PG_SYSTEM_USER = "postgres"
+PG_SOURCE_ENV = "OPSNB_PG_SOURCE"
+PG_SOURCES = ("auto", "system", "pgserver")
+PGSERVER_PACKAGE = "pgserver"
 
 
 class PostgresError(RuntimeError):
@@ -105,18 +122,158 @@ def install_server(log=print) -> Path | None:
     return find_bindir() if result.returncode == 0 else None
 
 
-def require_bindir(auto_install: bool = True, log=print) -> Path:
-    """Return the server bindir, installing it when possible, else raise PostgresError."""
-    bindir = find_bindir()
-    if bindir is None and auto_install:
-        bindir = install_server(log)
-    if bindir is None:
-        raise PostgresError(
-            "no PostgreSQL server binaries (initdb, pg_ctl, postgres) found via pg_config, PATH, "
-            "/usr/lib/postgresql/*/bin or Homebrew; install the `postgresql` package "
-            "(or set OPSNB_PG_BINDIR)"
+def pg_source() -> str:
+    """The server source order chosen by OPSNB_PG_SOURCE: auto | system | pgserver."""
+    value = (os.environ.get(PG_SOURCE_ENV) or "auto").strip().lower()
+    if value not in PG_SOURCES:
+        raise PostgresError(f"{PG_SOURCE_ENV}={value!r}: expected one of {', '.join(PG_SOURCES)}")
+    return value
+
+
+def _pgserver_package_dir() -> Path | None:
+    """Folder of the installed pgserver package, found without importing it (None if absent)."""
+    importlib.invalidate_caches()
+    spec = importlib.util.find_spec(PGSERVER_PACKAGE)  # top-level: locates, does not execute
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _readable_by_postgres(path: Path) -> bool:
+    """As root: can the `postgres` user reach `path` (every parent traversable)? True when not root."""
+    if not _run_as_postgres():
+        return True
+    import grp
+
+    uid, gid = _pg_ids()
+    gids = {gid} | {g.gr_gid for g in grp.getgrall() if PG_SYSTEM_USER in g.gr_mem}
+    return _user_can_traverse(path, uid, gids)
+
+
+def _public_copy(pginstall: Path) -> Path:
+    """Copy pgserver's install tree to a root-owned, world-readable folder under the temp dir (cached).
+
+    Used as root when site-packages is not traversable by the `postgres` user (e.g. under /root)."""
+    version = _major_of(pginstall / "bin") or 0
+    size = (pginstall / "bin" / "postgres").stat().st_size
+    target = Path(tempfile.gettempdir()) / f"opsnb-pginstall-{version}-{size}"
+    if _has_server(target / "bin") and target.stat().st_uid == os.geteuid():
+        return target
+    staging = Path(tempfile.mkdtemp(prefix="opsnb-pginstall-", dir=tempfile.gettempdir()))
+    tree = staging / "pginstall"
+    shutil.copytree(pginstall, tree, symlinks=True)
+    for folder in (staging, tree):
+        os.chmod(folder, 0o755)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tree, target)
+    staging.rmdir()
+    return target
+
+
+def pgserver_bindir(install: bool = True, log=print) -> Path | None:
+    """bindir of pgserver's PostgreSQL, pip-installing pgserver into this interpreter when missing.
+
+    Only the wheel's files are used (nothing is imported). As root, the tree is copied where the
+    `postgres` user can read it when site-packages is out of its reach."""
+    package = _pgserver_package_dir()
+    if package is None and install:
+        log(
+            f"no usable PostgreSQL server: installing `{PGSERVER_PACKAGE}` (PostgreSQL 16 for pip, "
+            f"without pg_stat_statements) with `{sys.executable} -m pip install --no-deps {PGSERVER_PACKAGE}`"
         )
-    return bindir
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "-q",
+                PGSERVER_PACKAGE,
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()
+            log(f"pip install {PGSERVER_PACKAGE} failed: {detail[-1] if detail else result.returncode}")
+            return None
+        package = _pgserver_package_dir()
+    if package is None:
+        return None
+    pginstall = package / "pginstall"
+    if not _has_server(pginstall / "bin"):
+        return None
+    if not _readable_by_postgres(pginstall / "bin"):
+        pginstall = _public_copy(pginstall)
+    return Path(os.path.realpath(pginstall / "bin"))
+
+
+def resolve_bindir(auto_install: bool = True, log=print) -> tuple[Path, str]:
+    """(bindir, source) with source "system", "apt" or "pgserver", following OPSNB_PG_SOURCE; raises PostgresError."""
+    source = pg_source()
+    if source != "pgserver":
+        bindir = find_bindir()
+        if bindir is not None:
+            return bindir, "system"
+        if auto_install:
+            bindir = install_server(log)
+            if bindir is not None:
+                return bindir, "apt"
+    if source != "system":
+        bindir = pgserver_bindir(install=auto_install, log=log)
+        if bindir is not None:
+            return bindir, "pgserver"
+    if source == "pgserver":
+        raise PostgresError(
+            f"{PG_SOURCE_ENV}=pgserver but `{PGSERVER_PACKAGE}` could not be installed or holds no server "
+            f"binaries (try `{sys.executable} -m pip install {PGSERVER_PACKAGE}`)"
+        )
+    raise PostgresError(
+        "no PostgreSQL server binaries (initdb, pg_ctl, postgres) found via pg_config, PATH, "
+        "/usr/lib/postgresql/*/bin or Homebrew; install the `postgresql` package "
+        "(or set OPSNB_PG_BINDIR)"
+        + ("" if source == "system" else f", or `{sys.executable} -m pip install {PGSERVER_PACKAGE}`")
+    )
+
+
+def require_bindir(auto_install: bool = True, log=print) -> Path:
+    """Return the server bindir (see `resolve_bindir()` for the order), else raise PostgresError."""
+    return resolve_bindir(auto_install, log)[0]
+
+
+def extension_dirs(bindir: Path) -> list[Path]:
+    """Candidate `<sharedir>/extension` folders of the installation in bindir (existing ones only)."""
+    candidates: list[Path] = []
+    pg_config = Path(bindir) / "pg_config"
+    if pg_config.is_file() and os.access(pg_config, os.X_OK):
+        try:
+            out = subprocess.run([str(pg_config), "--sharedir"], capture_output=True, text=True, timeout=10)
+            if out.returncode == 0 and out.stdout.strip():
+                candidates.append(Path(out.stdout.strip()) / "extension")
+        except (OSError, subprocess.SubprocessError):
+            pass
+    real = Path(os.path.realpath(bindir))
+    candidates += [real.parent / "share" / "postgresql" / "extension", real.parent / "share" / "extension"]
+    match = re.search(r"/usr/lib/postgresql/(\d+)/bin$", str(real))
+    if match:  # Debian/Ubuntu: /usr/lib/postgresql/N/bin -> /usr/share/postgresql/N
+        candidates.append(Path(f"/usr/share/postgresql/{match.group(1)}/extension"))
+    found: list[Path] = []
+    for path in candidates:
+        if (path / "plpgsql.control").is_file() and path not in found:
+            found.append(path)
+    return found
+
+
+def stat_statements_available(bindir: Path) -> bool:
+    """Whether the installation in bindir ships pg_stat_statements (its .control file).
+
+    True when the extension folder cannot be located at all (keep the old behaviour: preload it)."""
+    dirs = extension_dirs(bindir)
+    if not dirs:
+        return True
+    return any((path / "pg_stat_statements.control").is_file() for path in dirs)
 
 
 def server_major(bindir: Path) -> int:
@@ -192,7 +349,13 @@ class LocalPostgres:
     `folder` must be reachable by the server user; use `cluster_parent()` to pick one.
     """
 
-    def __init__(self, datadir: str | os.PathLike[str], port: int | None = None, bindir: Path | None = None):
+    def __init__(
+        self,
+        datadir: str | os.PathLike[str],
+        port: int | None = None,
+        bindir: Path | None = None,
+        stat_statements: bool | None = None,
+    ):
         self.folder = Path(datadir).resolve()
         self.datadir = self.folder / "data"
         self.socket_dir = self.folder / "run"
@@ -200,6 +363,10 @@ class LocalPostgres:
         self.port = port or free_port()
         self.bindir = Path(bindir) if bindir else require_bindir()
         self.superuser = "opsnb_admin"
+        # None: probe the installation (pgserver has no pg_stat_statements)
+        self.stat_statements = (
+            stat_statements_available(self.bindir) if stat_statements is None else stat_statements
+        )
 
     # --- helpers -----------------------------------------------------------------------------------
     def _cmd(self, name: str, *args: str) -> list[str]:
@@ -264,8 +431,6 @@ class LocalPostgres:
             "listen_addresses": "'127.0.0.1'",
             "port": str(self.port),
             "unix_socket_directories": f"'{self.socket_dir}'",
-            "shared_preload_libraries": "'pg_stat_statements'",
-            "pg_stat_statements.track": "all",
             "track_io_timing": "on",
             "max_connections": "60",
             "shared_buffers": "64MB",
@@ -276,6 +441,9 @@ class LocalPostgres:
             "log_min_duration_statement": "1000",
             "dynamic_shared_memory_type": "posix",
         }
+        if self.stat_statements:
+            settings["shared_preload_libraries"] = "'pg_stat_statements'"
+            settings["pg_stat_statements.track"] = "all"
         with open(self.datadir / "postgresql.conf", "a") as conf:
             conf.write("\n# opsnb sandbox\n")
             for key, value in settings.items():

@@ -57,8 +57,12 @@ def _sql_file(name: str) -> str:
     return resources.files("opsnb.sandbox").joinpath(name).read_text()
 
 
-def create_roles_and_db(admin_dsn: str, app_password: str, maint_password: str) -> None:
-    """Create the application role, the maintenance role and the shop database (idempotent)."""
+def create_roles_and_db(
+    admin_dsn: str, app_password: str, maint_password: str, stat_statements: bool = True
+) -> None:
+    """Create the application role, the maintenance role and the shop database (idempotent).
+
+    `stat_statements=False`: the server has no pg_stat_statements (pgserver); the extension is not created."""
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         existing = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles")}
         for role, password, extra in (
@@ -72,7 +76,8 @@ def create_roles_and_db(admin_dsn: str, app_password: str, maint_password: str) 
                 )
             )
         conn.execute(sql.SQL("GRANT pg_read_all_stats TO {}").format(sql.Identifier(APP_ROLE)))
-        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        if stat_statements:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (SHOP_DB,)).fetchone():
             conn.execute(
                 sql.SQL("CREATE DATABASE {} OWNER {}").format(
@@ -277,8 +282,11 @@ def set_stuck_pending(shop_dsn: str, planted: list[dict], pending: bool) -> None
         )
 
 
-def seed_shop(admin_shop_dsn: str, app_shop_dsn: str, scale: int, stuck_pending: bool) -> dict:
-    """Schema + bulk data + planted orders + indexes + grants; returns facts for the stand-ins."""
+def seed_shop(
+    admin_shop_dsn: str, app_shop_dsn: str, scale: int, stuck_pending: bool, stat_statements: bool = True
+) -> dict:
+    """Schema + bulk data + planted orders + indexes + grants (+ pg_stat_statements when the server has it);
+    returns facts for the stand-ins."""
     t0 = time.monotonic()
     with psycopg.connect(app_shop_dsn, autocommit=False) as conn:
         conn.execute(_sql_file("schema.sql"))
@@ -305,8 +313,9 @@ def seed_shop(admin_shop_dsn: str, app_shop_dsn: str, scale: int, stuck_pending:
         ).fetchall()
     with psycopg.connect(app_shop_dsn, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
-    with psycopg.connect(admin_shop_dsn, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    if stat_statements:
+        with psycopg.connect(admin_shop_dsn, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     return {
         "users": params["users"],
         "products": params["products"],
@@ -328,10 +337,11 @@ def seed_shop(admin_shop_dsn: str, app_shop_dsn: str, scale: int, stuck_pending:
     }
 
 
-def reset_stats(admin_shop_dsn: str) -> None:
+def reset_stats(admin_shop_dsn: str, stat_statements: bool = True) -> None:
     """Forget statement and table statistics (what the seeding itself did)."""
     with psycopg.connect(admin_shop_dsn, autocommit=True) as conn:
-        conn.execute("SELECT pg_stat_statements_reset()")
+        if stat_statements:
+            conn.execute("SELECT pg_stat_statements_reset()")
         conn.execute("SELECT pg_stat_reset()")
 
 
