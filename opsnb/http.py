@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from opsnb.secrets import Secret
+
 BODY_CHARS = 500  # enough to read an error page, short enough for a table
 
 
@@ -79,4 +81,37 @@ class Prober:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class BearerAPI:
+    """Base of the small REST clients (Vercel, Sentry): a Bearer token from a Secret, explicit timeouts.
+
+    The token goes only into the Authorization header; ``api_base`` is a parameter so a stand-in and the
+    real service are the same code path.
+    """
+
+    def __init__(
+        self,
+        token: Secret,
+        api_base: str,
+        timeout_s: float = 15.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.api_base = api_base.rstrip("/")
+        self._client = httpx.Client(
+            base_url=self.api_base,
+            headers={"Authorization": f"Bearer {token.reveal()}", "User-Agent": "opsnb"},
+            timeout=httpx.Timeout(timeout_s, connect=5.0),
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def __enter__(self) -> BearerAPI:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         self.close()

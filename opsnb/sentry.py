@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from opsnb.http import BearerAPI
 from opsnb.secrets import Secret
 
 DEFAULT_API = "https://sentry.io"
@@ -37,7 +38,7 @@ class SentryError(RuntimeError):
     """A Sentry API call failed (one line: method, path, status, Sentry's ``detail``)."""
 
 
-class Sentry:
+class Sentry(BearerAPI):
     """A small client for the Sentry calls the runbooks make."""
 
     def __init__(
@@ -47,23 +48,7 @@ class Sentry:
         timeout_s: float = 15.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.api_base = api_base.rstrip("/")
-        self._client = httpx.Client(
-            base_url=self.api_base,
-            headers={"Authorization": f"Bearer {token.reveal()}", "User-Agent": "opsnb"},
-            timeout=httpx.Timeout(timeout_s, connect=5.0),
-            transport=transport,
-        )
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._client.close()
-
-    def __enter__(self) -> Sentry:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(token, api_base, timeout_s, transport)
 
     def issues(self, org: str, *, query: str = "is:unresolved", limit: int = 100) -> list[dict[str, Any]]:
         """``GET /api/0/organizations/{org}/issues/?query=…&limit=…``: the issue objects (first page only).

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from opsnb.http import BearerAPI
 from opsnb.secrets import Secret
 
 DEFAULT_API = "https://api.vercel.com"
@@ -21,7 +22,7 @@ class VercelError(RuntimeError):
     """A Vercel API call failed (one line: method, path, status, Vercel's error message)."""
 
 
-class Vercel:
+class Vercel(BearerAPI):
     """A small client for the calls the runbooks make (``team_id`` adds ``teamId=`` for team projects)."""
 
     def __init__(
@@ -32,24 +33,8 @@ class Vercel:
         timeout_s: float = 15.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.api_base = api_base.rstrip("/")
+        super().__init__(token, api_base, timeout_s, transport)
         self.team_id = team_id
-        self._client = httpx.Client(
-            base_url=self.api_base,
-            headers={"Authorization": f"Bearer {token.reveal()}", "User-Agent": "opsnb"},
-            timeout=httpx.Timeout(timeout_s, connect=5.0),
-            transport=transport,
-        )
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._client.close()
-
-    def __enter__(self) -> Vercel:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _call(self, method: str, path: str, params: dict | None = None) -> Any:
         params = {k: v for k, v in (params or {}).items() if v not in (None, "")}
