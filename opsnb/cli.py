@@ -83,21 +83,30 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv[:1] == ["sandbox"]:
-            from opsnb.sandbox.cli import main as sandbox_main
-
-            return sandbox_main(argv[1:])
-        args = build_parser().parse_args(argv)
-        if args.command is None:
-            build_parser().print_help()
-            return EXIT_USAGE
-        return COMMANDS[args.command](args)
+        code = _dispatch(argv)
+        sys.stdout.flush()  # inside the try: a reader that left surfaces here, not at interpreter exit
+        return code
     except OpsnbError as exc:
         print(f"opsnb: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("opsnb: interrupted", file=sys.stderr)
         return 4
+    except BrokenPipeError:  # `opsnb … | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _dispatch(argv: list[str]) -> int:
+    if argv[:1] == ["sandbox"]:
+        from opsnb.sandbox.cli import main as sandbox_main
+
+        return sandbox_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return EXIT_USAGE
+    return COMMANDS[args.command](args)
 
 
 def cmd_list(args) -> int:

@@ -123,3 +123,21 @@ def test_list_and_show(workspace: Workspace) -> None:
     assert "count" in shown.stdout and "int" in shown.stdout and "how many times" in shown.stdout
     for args in (["--help"], ["run", "--help"], ["show", "--help"], ["list", "--help"]):
         assert workspace.run(*args).returncode == 0
+
+
+def test_reader_leaving_early_is_not_a_traceback(workspace: Workspace) -> None:
+    """`opsnb show … | head -c1`: the pipe closes under us; no traceback, no 'Exception ignored'."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "opsnb.cli", "show", "verdict"],
+        env=workspace.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader is gone before opsnb writes
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=30)
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert proc.returncode == 141
