@@ -95,9 +95,27 @@ def resolved_names() -> list[str]:
 
 
 def scrub(text: str, values: Iterable[str] = ()) -> str:
-    """``text`` with every known secret value and any DSN password replaced by ``***``."""
+    """``text`` with every known secret value and any DSN password replaced by ``***``.
+
+    Colored tracebacks split a literal with ANSI codes (``post\x1b[39mgresql://…``); when hiding a secret
+    needs the plain text, the line comes back plain.
+    """
     if not text:
         return text
+    values = tuple(values)
+    scrubbed = _scrub_plain(text, values)
+    if "\x1b[" in scrubbed:
+        plain = _ANSI.sub("", scrubbed)
+        hidden = _scrub_plain(plain, values)
+        if hidden != plain:
+            return hidden
+    return scrubbed
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _scrub_plain(text: str, values: Iterable[str]) -> str:
     for value in sorted({*_resolved.values(), *values}, key=len, reverse=True):
         if value and len(value) >= MIN_SECRET_LENGTH and value in text:
             text = text.replace(value, MASK)

@@ -51,3 +51,25 @@ def test_short_values_not_registered() -> None:
     secrets.register("ab", "SHORT")
     assert secrets._resolved == before
     assert isinstance(Secret("X", "v"), Secret)
+
+
+def test_kernel_tracebacks_are_scrubbed(monkeypatch, capsys) -> None:
+    """In an IPython shell, an exception carrying a resolved secret shows *** in its traceback and message."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    monkeypatch.setattr(secrets, "_installed", False)
+    monkeypatch.setenv("OPSNB_T_KERNEL", "kernel-canary-77ab")
+    monkeypatch.setattr("IPython.get_ipython", lambda: shell)
+    try:
+        secret("OPSNB_T_KERNEL")
+        shell.run_cell("from opsnb.secrets import secret\nraise ValueError('bad ' + secret('OPSNB_T_KERNEL').reveal())")
+        shell.run_cell("raise RuntimeError('postgresql://app:pw-in-dsn-123@db/shop')")
+    finally:
+        shell.set_custom_exc((), None)
+        InteractiveShell.clear_instance()
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "ValueError" in text and "RuntimeError" in text
+    assert "kernel-canary-77ab" not in text and "pw-in-dsn-123" not in text
+    assert "bad ***" in text and "postgresql://app:***@db/shop" in text
