@@ -45,17 +45,31 @@ class _Progress:
     def __init__(self, total: int, show: bool):
         self.total, self.show, self.current, self.start = total, show, None, time.monotonic()
 
-    def cell_started(self, index: int) -> None:
+    def cell_started(self, index: int, section: str = "") -> None:
         self.current = index
         if self.show:
             elapsed = time.monotonic() - self.start
-            sys.stderr.write(f"\r  cell {index + 1}/{self.total}  {elapsed:5.1f}s ")
+            line = f"  cell {index + 1}/{self.total}  {elapsed:5.1f}s  {section}"[:WIDTH]
+            sys.stderr.write("\r" + line.ljust(WIDTH))
             sys.stderr.flush()
 
     def done(self) -> None:
         if self.show:
-            sys.stderr.write("\r" + " " * 40 + "\r")
+            sys.stderr.write("\r" + " " * WIDTH + "\r")
             sys.stderr.flush()
+
+
+WIDTH = 79  # one terminal line
+
+
+def section_of(nb, index: int) -> str:
+    """The heading of the markdown section cell ``index`` belongs to (what the engineer is waiting on)."""
+    for cell in reversed(nb.cells[: index + 1]):
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return ""
 
 
 _progress: _Progress | None = None
@@ -72,7 +86,7 @@ def _engine_class():
 
             def cell_start(cell, cell_index=None, **kw):
                 if _progress is not None and cell_index is not None:
-                    _progress.cell_started(cell_index)
+                    _progress.cell_started(cell_index, section_of(nb_man.nb, cell_index))
                 return original(cell, cell_index, **kw)
 
             nb_man.cell_start = cell_start
