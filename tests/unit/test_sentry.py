@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
-import threading
 import time
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-import uvicorn
+from unit.asgi_server import serving
 
 from opsnb import findings, triage
 from opsnb.logs import COLUMNS, read_logs, runtime_logs_frame
@@ -48,21 +46,8 @@ def api(tmp_path_factory):
         target = sentry_app if scope.get("path", "").startswith("/api/0/") else vercel_app
         await target(scope, receive, send)
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield SimpleNamespace(
-        base=f"http://127.0.0.1:{port}", store=store, faults=faults, state=state, drain=drain
-    )
-    server.should_exit = True
-    thread.join(5)
+    with serving(app) as base:
+        yield SimpleNamespace(base=base, store=store, faults=faults, state=state, drain=drain)
 
 
 @pytest.fixture

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import pandas as pd
 import pytest
-import uvicorn
+from unit.asgi_server import serving
 
 from opsnb.sandbox.store import JsonStore, write_json
 from opsnb.sandbox.vercel_api import VercelStandIn, build_state
@@ -32,19 +30,8 @@ def api(tmp_path_factory):
     write_json(folder / "vercel.json", build_state(time.time(), "shop", "http://127.0.0.1:1"))
     store = JsonStore(folder / "vercel.json")
     app = VercelStandIn(store, TOKEN, lambda: "http://127.0.0.1:1").app()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", store
-    server.should_exit = True
-    thread.join(5)
+    with serving(app) as base:
+        yield base, store
 
 
 def client(base: str, token: str = TOKEN) -> Vercel:
