@@ -153,21 +153,26 @@ def _readable_by_postgres(path: Path) -> bool:
 def _public_copy(pginstall: Path) -> Path:
     """Copy pgserver's install tree to a root-owned, world-readable folder under the temp dir (cached).
 
-    Used as root when site-packages is not traversable by the `postgres` user (e.g. under /root)."""
+    Used as root when site-packages is not traversable by the `postgres` user (e.g. under /root or a 0700
+    checkout). The binaries find their bundled libraries through RPATH `$ORIGIN/../../../pgserver.libs`, so
+    the copy keeps that layout: `<copy>/pgserver/pginstall` beside `<copy>/pgserver.libs`."""
+    libs = pginstall.parent.parent / "pgserver.libs"
     version = _major_of(pginstall / "bin") or 0
     size = (pginstall / "bin" / "postgres").stat().st_size
-    target = Path(tempfile.gettempdir()) / f"opsnb-pginstall-{version}-{size}"
-    if _has_server(target / "bin") and target.stat().st_uid == os.geteuid():
-        return target
-    staging = Path(tempfile.mkdtemp(prefix="opsnb-pginstall-", dir=tempfile.gettempdir()))
-    tree = staging / "pginstall"
-    shutil.copytree(pginstall, tree, symlinks=True)
-    for folder in (staging, tree):
+    target = Path(tempfile.gettempdir()) / f"opsnb-pgserver-{version}-{size}"
+    copied = target / "pgserver" / "pginstall"
+    complete = _has_server(copied / "bin") and (not libs.is_dir() or (target / "pgserver.libs").is_dir())
+    if complete and target.stat().st_uid == os.geteuid():
+        return copied
+    staging = Path(tempfile.mkdtemp(prefix="opsnb-pgserver-", dir=tempfile.gettempdir()))
+    shutil.copytree(pginstall, staging / "pgserver" / "pginstall", symlinks=True)
+    if libs.is_dir():
+        shutil.copytree(libs, staging / "pgserver.libs", symlinks=True)
+    for folder in (staging, staging / "pgserver"):
         os.chmod(folder, 0o755)
     shutil.rmtree(target, ignore_errors=True)
-    os.replace(tree, target)
-    staging.rmdir()
-    return target
+    os.replace(staging, target)
+    return copied
 
 
 def pgserver_bindir(install: bool = True, log=print) -> Path | None:

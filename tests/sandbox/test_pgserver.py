@@ -23,9 +23,7 @@ def pgserver_bin(monkeypatch: pytest.MonkeyPatch) -> Path:
     lines: list[str] = []
     bindir, source = postgres.resolve_bindir(log=lines.append)
     assert source == "pgserver"
-    assert bindir.parts[-3:] == ("pgserver", "pginstall", "bin") or bindir.parent.name.startswith(
-        "opsnb-pginstall"
-    )
+    assert bindir.parts[-3:] == ("pgserver", "pginstall", "bin")  # in site-packages or in a public copy
     assert bindir != postgres.find_bindir()
     for line in lines:  # when it had to install, it said how, in one line
         assert "pip install --no-deps pgserver" in line
@@ -87,13 +85,19 @@ def test_public_copy_of_pginstall(
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     pginstall = pgserver_bin.parent
     copy = postgres._public_copy(pginstall)
-    assert copy.parent == tmp_path and copy.name.startswith("opsnb-pginstall-16-")
-    assert (copy.stat().st_mode & 0o755) == 0o755
-    assert postgres.server_major(copy / "bin") == 16  # its libraries came along
+    top = copy.parent.parent
+    assert top.parent == tmp_path and top.name.startswith("opsnb-pgserver-16-")
+    assert all((p.stat().st_mode & 0o755) == 0o755 for p in (top, copy.parent, copy))
+    assert postgres.server_major(copy / "bin") == 16
+    # the binaries load their bundled libraries (RPATH $ORIGIN/../../../pgserver.libs) from the copy
+    ran = subprocess.run(
+        [str(copy / "bin" / "initdb"), "--version"], capture_output=True, text=True, timeout=30
+    )
+    assert ran.returncode == 0 and "16" in ran.stdout, ran.stderr
     assert not postgres.stat_statements_available(copy / "bin")
     mtime = copy.stat().st_mtime_ns
     assert postgres._public_copy(pginstall) == copy and copy.stat().st_mtime_ns == mtime  # cached
-    assert [p.name for p in tmp_path.iterdir()] == [copy.name]  # no staging folder left behind
+    assert [p.name for p in tmp_path.iterdir()] == [top.name]  # no staging folder left behind
 
 
 def test_fresh_environment_installs_pgserver_with_pip(tmp_path: Path) -> None:
@@ -122,7 +126,8 @@ def test_fresh_environment_installs_pgserver_with_pip(tmp_path: Path) -> None:
     bindir = Path(next(line for line in lines if line.startswith("BINDIR "))[7:])
     assert list((venv / "lib").glob("python3*/site-packages/pgserver/pginstall/bin/postgres"))
     if os.geteuid() == 0:  # pytest's 0700 temp dir is out of the postgres user's reach: a public copy
-        assert bindir.parent.parent == cache and bindir.parent.name.startswith("opsnb-pginstall-16-")
+        top = bindir.parents[2]
+        assert top.parent == cache and top.name.startswith("opsnb-pgserver-16-")
     else:
         assert str(bindir).startswith(str(venv))
     assert postgres.server_major(bindir) == 16
