@@ -8,9 +8,12 @@ script, no stylesheet link, no external image; outputs' HTML is sanitized.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from typing import Any
+
+import nh3
 
 from opsnb.severity import LEVELS, describe
 
@@ -32,28 +35,108 @@ pre.src{background:#f3f4f7;padding:6px} pre.err{background:#fdecea;padding:6px}
 """
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_DANGEROUS_TAGS = re.compile(
-    r"<\s*(script|iframe|object|embed|link|meta|base|form)\b[^>]*>(.*?<\s*/\s*\1\s*>)?", re.I | re.S
+# Outputs' HTML and rendered markdown go through ammonia (nh3), an HTML5
+# parser-based allowlist sanitizer: regexes cannot see HTML the way a browser
+# parses it (nested or split tags, entities, odd whitespace) and they mangled
+# honest prose such as "NEXTAUTH_URL (AUTH_URL in v5)". Only what a report
+# shows is allowed: text formatting, lists, headings, links, inline figures
+# and the tables pandas writes. No style (CSS can fetch URLs), no ids (they
+# would clash with the report's own #cell-N anchors), no forms, frames or
+# embeds, and no tag that runs or loads anything.
+_ALLOWED_TAGS = {
+    *("table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td"),
+    *("p", "div", "span", "pre", "code", "blockquote", "br", "hr"),
+    *("b", "strong", "i", "em", "sub", "sup", "del", "s"),
+    *("ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6"),
+    *("a", "img", "details", "summary"),
+}
+_CELL_ATTRIBUTES = {"colspan", "rowspan", "align", "valign", "halign"}  # pandas' MultiIndex layout
+_ALLOWED_ATTRIBUTES = {
+    "table": {"border", "class"},
+    "th": _CELL_ATTRIBUTES,
+    "td": _CELL_ATTRIBUTES,
+    "ol": {"start"},
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "details": {"open"},
+}
+# Classes are limited so an output cannot dress itself up as the report's own
+# badges or severity cells; pandas' "dataframe" is the one a table needs. This
+# is done in _keep_attribute because nh3's allowed_classes only came in 0.3.
+_ALLOWED_CLASSES = {"table": {"dataframe"}}
+# Dropped with their content: code or markup that is never readable text.
+_DROPPED_WITH_CONTENT = {"script", "style", "template"}
+# nh3 applies url_schemes to every URL attribute alike, so "data" is let in
+# here and narrowed to inline PNG/JPEG figures by _keep_attribute below.
+_URL_SCHEMES = {"http", "https", "mailto", "data"}
+_LINK_SCHEMES = {"http", "https", "mailto"}
+_INVISIBLE = re.compile(r"[\x00-\x20\x7f-\x9f]")
+_SCHEME = re.compile(r"([^/?#:]*):")
+_INLINE_FIGURE = re.compile(r"data:image/(png|jpeg)[;,]")
+
+
+def _keep_attribute(tag: str, name: str, value: str) -> str | None:
+    """Classes narrowed to the allowlist; a second look at link and image URLs, stricter than nh3's schemes.
+
+    Browsers ignore control characters and whitespace inside a URL's scheme
+    ("java\tscript:"), so the check removes them first; nh3 hands over the
+    value with entities already decoded.
+    """
+    if name == "class":
+        kept = [c for c in value.split() if c in _ALLOWED_CLASSES.get(tag, ())]
+        return " ".join(kept) or None
+    if name not in ("href", "src"):
+        return value
+    plain = _INVISIBLE.sub("", value).lower()
+    if tag == "img":
+        # A report loads nothing from the network, and an SVG data URL can carry
+        # script: inline PNG and JPEG figures are the only images kept.
+        return value if _INLINE_FIGURE.match(plain) else None
+    scheme = _SCHEME.match(plain)
+    if scheme is None:  # relative link or #fragment
+        return value
+    return value if scheme.group(1) in _LINK_SCHEMES else None
+
+
+_SANITIZER_OPTIONS: dict[str, Any] = {
+    "tags": _ALLOWED_TAGS,
+    "clean_content_tags": _DROPPED_WITH_CONTENT,
+    "attributes": _ALLOWED_ATTRIBUTES,
+    "attribute_filter": _keep_attribute,
+    "url_schemes": _URL_SCHEMES,
+    "strip_comments": True,
+    "link_rel": "noopener noreferrer",
+}
+# One reusable cleaner; nh3 before 0.3 has no Cleaner class, and there the
+# same options are passed to nh3.clean on every call.
+_clean_html = (
+    nh3.Cleaner(**_SANITIZER_OPTIONS).clean
+    if hasattr(nh3, "Cleaner")
+    else functools.partial(nh3.clean, **_SANITIZER_OPTIONS)
 )
-_EVENT_ATTR = re.compile(r"\s+on[a-z]+\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s>]+)", re.I)
-_EXTERNAL_SRC = re.compile(r"\s+(src|srcset|poster|background)\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s>]+)", re.I)
-_CSS_URL = re.compile(r"url\s*\([^)]*\)", re.I)
-_IMPORT = re.compile(r"@import[^;]*;?", re.I)
 
 
 def sanitize_html(fragment: str) -> str:
-    """An output's HTML without scripts, embeds, event handlers or anything that fetches a URL."""
-    fragment = _DANGEROUS_TAGS.sub("", fragment)
-    fragment = _EVENT_ATTR.sub("", fragment)
-    fragment = _EXTERNAL_SRC.sub(lambda m: m.group(0) if "data:image/" in m.group(2)[:16] else "", fragment)
-    fragment = _CSS_URL.sub("none", fragment)
-    return _IMPORT.sub("", fragment)
+    """An output's HTML reduced to the allowlist: no script, handler, style, embed or external fetch."""
+    return _clean_html(fragment)
+
+
+@functools.cache
+def _markdown_renderer() -> Any:
+    # Imported late like before: most commands never render a report.
+    import mistune
+
+    # escape=True: HTML typed into markdown shows as text, it is never markup.
+    return mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])
+
+
+def render_markdown(text: str) -> str:
+    """Markdown as HTML before sanitizing (tests compare the visible text of both)."""
+    return _markdown_renderer()(text)
 
 
 def _markdown(text: str) -> str:
-    import mistune
-
-    return sanitize_html(mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])(text))
+    return sanitize_html(render_markdown(text))
 
 
 def _esc(value: Any) -> str:
