@@ -34,11 +34,41 @@ def _is_plain_url(value: str) -> bool:
 
 
 def scrub_tree(node: Any, values: set[str]) -> Any:
-    """A copy of a JSON-like tree (notebook, manifest) with every string scrubbed."""
+    """A copy of a JSON-like tree (notebook, manifest) with every string scrubbed, dict keys included.
+
+    Consecutive stream outputs of a cell are joined first: a secret printed in two writes lands in two
+    outputs, and neither half alone would match.
+    """
     if isinstance(node, str):
         return scrub(node, values)
     if isinstance(node, list):
-        return [scrub_tree(v, values) for v in node]
+        return [scrub_tree(v, values) for v in _joined_streams(node)]
     if isinstance(node, dict):
-        return type(node)((k, scrub_tree(v, values)) for k, v in node.items())
+        return type(node)((scrub(str(k), values), scrub_tree(v, values)) for k, v in node.items())
     return node
+
+
+def _joined_streams(items: list) -> list:
+    """``items`` with runs of stream outputs to the same stream merged into one output."""
+    if not any(isinstance(i, dict) and i.get("output_type") == "stream" for i in items):
+        return items
+    joined: list = []
+    for item in items:
+        last = joined[-1] if joined else None
+        if (
+            isinstance(item, dict)
+            and item.get("output_type") == "stream"
+            and isinstance(last, dict)
+            and last.get("output_type") == "stream"
+            and last.get("name") == item.get("name")
+        ):
+            merged = type(last)(last)
+            merged["text"] = _text(last.get("text")) + _text(item.get("text"))
+            joined[-1] = merged
+        else:
+            joined.append(item)
+    return joined
+
+
+def _text(value: Any) -> str:
+    return "".join(value) if isinstance(value, list) else str(value or "")

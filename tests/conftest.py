@@ -41,6 +41,11 @@ class Sandbox:
 
     @property
     def database_url(self) -> str:
+        """The shop app's own role (tests act as the app; the runbooks read as the reader role)."""
+        return self.env["SANDBOX_APP_DATABASE_URL"]
+
+    @property
+    def reader_url(self) -> str:
         return self.env["SANDBOX_DATABASE_URL"]
 
     @property
@@ -147,7 +152,7 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
 
 # Foundations first: unit tests, the runner, the sandbox itself, then the runbooks that change the sandbox's
 # state (indexes created, deployments rolled back, orders paid), then the all-runbooks canary.
-_ORDER = ("tests/unit/", "tests/runner/", "tests/sandbox/", "tests/runbooks/")
+_ORDER = ("tests/unit/", "tests/runner/", "tests/sandbox/", "tests/safety/", "tests/runbooks/")
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:

@@ -160,6 +160,7 @@ def _new_state(paths: Paths, scale: int, faults: dict[str, bool]) -> dict[str, A
             "admin_password": _token(),
             "app_password": _token(),
             "maint_password": _token(),
+            "reader_password": _token(),
             "stripe_secret_key": _token("sk_test_51Sandbox", 30),
             "webhook_secret": _token("whsec_", 24),
             "webhook_secret_old": _token("whsec_", 24),
@@ -301,6 +302,7 @@ def _dsn(st: dict, role: str, db: str = seed.SHOP_DB) -> str:
         ADMIN_ROLE: st["secrets"]["admin_password"],
         seed.APP_ROLE: st["secrets"]["app_password"],
         seed.MAINT_ROLE: st["secrets"]["maint_password"],
+        seed.READER_ROLE: st["secrets"].setdefault("reader_password", _token()),
     }[role]
     return f"postgresql://{role}:{quote(password, safe='')}@127.0.0.1:{st['ports']['postgres']}/{db}"
 
@@ -408,7 +410,10 @@ def env_values(paths: Paths, st: dict) -> dict[str, str]:
     app_url = _app_url(st)
     faults = _faults(paths)
     return {
-        "SANDBOX_DATABASE_URL": _dsn(st, seed.APP_ROLE),
+        # The runbooks read as the reader role; only --allow-writes runs receive the writer (the app's role).
+        "SANDBOX_DATABASE_URL": _dsn(st, seed.READER_ROLE),
+        "SANDBOX_WRITER_DATABASE_URL": _dsn(st, seed.APP_ROLE),
+        "SANDBOX_APP_DATABASE_URL": _dsn(st, seed.APP_ROLE),
         "SANDBOX_MAINT_DATABASE_URL": _dsn(st, seed.MAINT_ROLE),
         "SANDBOX_ADMIN_DATABASE_URL": _dsn(st, ADMIN_ROLE),
         "SANDBOX_PG_BINDIR": st["pg"]["bindir"],
@@ -496,6 +501,7 @@ def _seed_all(paths: Paths, st: dict, faults: dict[str, bool], log: Log) -> thre
     facts = seed.seed_shop(
         _internal_dsn(st), _dsn(st, seed.APP_ROLE), st["scale"], faults["stuck-orders"], stat_statements=pgss
     )
+    seed.create_reader_role(_internal_dsn(st), s.setdefault("reader_password", _token()))
     stripe_state = stripe_api.build_state(
         facts,
         app_url=_app_url(st),

@@ -17,6 +17,7 @@ from psycopg import sql
 
 APP_ROLE = "shop_app"
 MAINT_ROLE = "opsnb_maint"
+READER_ROLE = "opsnb_reader"  # what the runbooks read with: pg_read_all_data + pg_monitor, nothing else
 SHOP_DB = "shop"
 WORKER_APP_NAME = "shop-worker"
 USER_ORDERS_QUERY = (
@@ -84,6 +85,15 @@ def create_roles_and_db(
                     sql.Identifier(SHOP_DB), sql.Identifier(APP_ROLE)
                 )
             )
+
+
+def create_reader_role(admin_shop_dsn: str, password: str) -> None:
+    """The runbooks' reader role on the shop database (see opsnb.postgres.roles)."""
+    from opsnb.postgres.roles import reader_role_statements
+
+    with psycopg.connect(admin_shop_dsn, autocommit=True) as conn:
+        for stmt in reader_role_statements(READER_ROLE, password, SHOP_DB, app_role=APP_ROLE):
+            conn.execute(stmt)
 
 
 def drop_shop_db(admin_dsn: str) -> None:

@@ -21,6 +21,8 @@ from opsnb.sandbox.stripe_api import sign_payload
 
 ENV_KEYS = [
     "SANDBOX_DATABASE_URL",
+    "SANDBOX_WRITER_DATABASE_URL",
+    "SANDBOX_APP_DATABASE_URL",
     "SANDBOX_MAINT_DATABASE_URL",
     "SANDBOX_ADMIN_DATABASE_URL",
     "SANDBOX_PG_BINDIR",
