@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 SCRAP_PREFIX = "application/scrapbook.scrap."  # .text+json for strings, .json+json for others
+CONCLUSION_PREFIX = "opsnb_conclusion:"  # one scrap per check, published as soon as it concludes
 
 
 def glue(name: str, value: Any) -> None:
@@ -44,6 +45,15 @@ def read(nb: dict) -> dict[str, Any]:
             except ValueError:
                 found[payload["name"]] = data
     return found
+
+
+def conclusions(found: dict[str, Any]) -> list[dict[str, Any]]:
+    """The run's conclusions: the final list when the notebook reached ``findings.record()``, else every
+    conclusion published before the run stopped, in the order they were first reached."""
+    final = found.get("opsnb_findings")
+    if isinstance(final, list):
+        return final
+    return [v for k, v in found.items() if k.startswith(CONCLUSION_PREFIX) and isinstance(v, dict)]
 
 
 def strip(nb: dict) -> None:
