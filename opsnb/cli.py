@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "list",
         help="runbooks and their purpose",
-        description="List the runbooks with their one-line purpose.",
+        description="List the runbooks with their one-line purpose. A notebook that is not a valid "
+        "runbook is listed as '(invalid: reason)'; the others are still listed and the exit code is 0.",
     )
     show = sub.add_parser(
         "show", help="a runbook's parameters", description="Show a runbook's parameters: type, default, help."
@@ -42,7 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit: 0 PASS, 1 WARN, 2 FAIL, 3 usage/config error, 4 ERROR/TIMEOUT/KERNEL-DIED/INTERRUPTED.",
     )
     run.add_argument("runbook", nargs="?", help="runbook name (see `opsnb list`)")
-    run.add_argument("--all", action="store_true", help="run every runbook, one after the other")
+    run.add_argument(
+        "--all",
+        action="store_true",
+        help="run every runbook, one after the other (invalid notebooks are skipped with a note)",
+    )
     run.add_argument(
         "--env",
         default=os.environ.get("OPSNB_ENV", "sandbox"),
@@ -95,6 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `opsnb … | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Exception as exc:  # a bug still ends in one line and exit 4 for cron, never a traceback and exit 1
+        if os.environ.get("OPSNB_DEBUG"):
+            raise
+        from opsnb.secrets import scrub
+
+        lines = str(exc).strip().splitlines()
+        detail = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+        print(f"opsnb: internal error: {scrub(detail)} (OPSNB_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 4
 
 
 def _dispatch(argv: list[str]) -> int:
@@ -110,10 +124,14 @@ def _dispatch(argv: list[str]) -> int:
 
 
 def cmd_list(args) -> int:
-    from opsnb.inspection import load_runbook, runbook_names
+    """Each runbook with its purpose; an invalid notebook with its reason. Exit 0: the list printed."""
+    from opsnb.inspection import scan_runbooks
 
-    for name in runbook_names():
-        print(f"{name:<20} {load_runbook(name).purpose}")
+    runbooks, invalid = scan_runbooks()
+    rows = {rb.name: rb.purpose for rb in runbooks}
+    rows.update({name: f"(invalid: {reason})" for name, reason in invalid.items()})
+    for name in sorted(rows):
+        print(f"{name:<20} {rows[name]}")
     return 0
 
 
@@ -129,27 +147,46 @@ def cmd_show(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from opsnb.inspection import runbook_names
     from opsnb.parameterize import parse_cli_assignments
-    from opsnb.runner import execute_plan, is_terminal, plan_run, verdict_line
+    from opsnb.runner import execute_plan, is_terminal, plan_run, stop_signals, verdict_line
 
     if args.all == bool(args.runbook):
         raise UsageError("run: give one RUNBOOK or --all")
-    names = runbook_names() if args.all else [args.runbook]
     cli_params = parse_cli_assignments(args.param)
     if args.all and cli_params:
         raise UsageError("run --all: -p applies to one runbook; put shared values in the parameters file")
+    names = _valid_runbook_names() if args.all else [args.runbook]
     plans = [plan_run(n, args.env, cli_params, args.incident, args.timeout, args.allow_writes) for n in names]
     worst = 0
-    for plan in plans:
-        manifest = execute_plan(plan, show_progress=is_terminal())
-        print(verdict_line(manifest), flush=True)
-        worst = max(worst, manifest["exit_code"])
-        if manifest["outcome"] == "INTERRUPTED":
-            break
-    if plans and (args.all or is_terminal()):  # under cron: only the verdict line
-        print(f"index: {manifest['index_path']}")
+    # From here on SIGTERM/SIGINT stop the notebook once, then are only noted: the bundle is always
+    # written and the exit code stays the run's (never 143).
+    with stop_signals() as stop:
+        for done, plan in enumerate(plans, start=1):
+            manifest = execute_plan(plan, show_progress=is_terminal(), stop=stop)
+            print(verdict_line(manifest), flush=True)
+            worst = max(worst, manifest["exit_code"])
+            if manifest["outcome"] == "INTERRUPTED" or stop.requested:
+                if done < len(plans):
+                    print(f"opsnb: interrupted; not run: {', '.join(p.runbook.name for p in plans[done:])}")
+                    worst = max(worst, 4)
+                break
+        if plans and (args.all or is_terminal()):  # under cron: only the verdict line
+            print(f"index: {manifest['index_path']}")
     return worst
+
+
+def _valid_runbook_names() -> list[str]:
+    """Names of the valid runbooks, for --all; each invalid notebook gets a one-line note on stderr."""
+    from opsnb.inspection import scan_runbooks
+    from opsnb.paths import notebooks_dir
+
+    runbooks, invalid = scan_runbooks()
+    for name, reason in invalid.items():
+        # One broken notebook must not stop the nightly run of all the others.
+        print(f"opsnb: skipping '{name}': not a valid runbook: {reason}", file=sys.stderr)
+    if not runbooks:
+        raise UsageError(f"run --all: no valid runbook in {notebooks_dir()}")
+    return [rb.name for rb in runbooks]
 
 
 def cmd_demo(args) -> int:

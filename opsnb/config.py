@@ -10,6 +10,8 @@ Layout of a parameters file::
 YAML is read with every scalar as a string so that the notebook's declared
 type alone decides what a value becomes. String values may use ``${VAR}`` and
 ``${VAR:-fallback}``, expanded from the process environment, then the env file.
+The file must be UTF-8; duplicate keys, anchors/aliases and explicit tags are
+refused (see ``StrictLoader``).
 """
 
 from __future__ import annotations
@@ -25,10 +27,63 @@ from typing import Any
 import yaml
 
 from opsnb.errors import ConfigError, UsageError
-from opsnb.paths import parameters_dir, project_root
+from opsnb.paths import check_name, is_valid_name, parameters_dir, printable, project_root
 from opsnb.suggest import did_you_mean
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+# A parameters file is a few kilobytes; anything this large is a mistake, not configuration.
+MAX_PARAMETERS_FILE_BYTES = 1 << 20
+
+# The only node tags a parameters file may produce: plain strings, lists and mappings.
+_PLAIN_TAGS = {"tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"}
+
+
+class StrictLoader(yaml.SafeLoader):
+    """A SafeLoader for parameters files: strings only, no anchors/aliases, no duplicate keys.
+
+    - No implicit resolvers: ``00123`` stays the string "00123" and ``no`` stays "no",
+      because the notebook's declared type decides what a value becomes.
+    - Anchors and aliases are refused as soon as the parser meets one, so an alias
+      bomb ("billion laughs") fails at its first anchor instead of expanding.
+    - A key given twice in one mapping is refused with its line (YAML would keep the last).
+    """
+
+    yaml_implicit_resolvers: dict = {}
+
+    def compose_node(self, parent, index):
+        """Compose one node, refusing anchors, aliases and explicit tags such as ``!!int``."""
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (&name, *name) are not allowed", event.start_mark
+            )
+        node = super().compose_node(parent, index)
+        if node.tag not in _PLAIN_TAGS:
+            raise yaml.composer.ComposerError(
+                None, None, f"explicit tags ({printable(node.tag)}) are not allowed", node.start_mark
+            )
+        return node
+
+    def construct_mapping(self, node, deep=False):
+        """The mapping of ``node``; refuses a key given twice."""
+        seen: dict[str, int] = {}
+        for key_node, _ in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key is None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "keys must be plain strings", key_node.start_mark
+                )
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key '{printable(key)}' (first on line {seen[key]})",
+                    key_node.start_mark,
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 @dataclass
@@ -48,31 +103,20 @@ class Environment:
 
 
 def environment_names() -> list[str]:
-    """Environments that have a parameters file."""
-    return sorted(p.stem for p in parameters_dir().glob("*.yaml") if not p.stem.endswith(".example"))
+    """Environments that have a parameters file (``*.example.yaml`` and other non-names excluded)."""
+    return sorted(p.stem for p in parameters_dir().glob("*.yaml") if is_valid_name(p.stem))
 
 
 def load_environment(name: str) -> Environment:
     """Read, check and expand ``parameters/<name>.yaml`` and its env file."""
+    check_name(name, "environment", environment_names)
     path = parameters_dir() / f"{name}.yaml"
     if not path.is_file():
         names = environment_names()
         raise UsageError(
             f"unknown environment '{name}'{did_you_mean(name, names)}; environments: {', '.join(names) or 'none'}"
         )
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path.name}{where}: broken YAML: {problem}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path.name}: expected a mapping with defaults:/runbooks:, got {type(data).__name__}"
-        )
+    data = load_parameters_yaml(path)
     unknown = set(data) - {"env_file", "defaults", "runbooks"}
     if unknown:
         bad = sorted(unknown)[0]
@@ -81,6 +125,8 @@ def load_environment(name: str) -> Environment:
         )
     env = Environment(name=name, path=path)
     if data.get("env_file"):
+        if not isinstance(data["env_file"], str):
+            raise ConfigError(f"{path.name}: env_file must be a path, not a list or mapping")
         env.env_file = _resolve_path(expand(data["env_file"], {}, path.name))
         try:
             env.secrets = read_env_file(env.env_file)
@@ -94,6 +140,41 @@ def load_environment(name: str) -> Environment:
     env.defaults = expand(env.defaults, env.secrets, path.name)
     env.runbooks = expand(env.runbooks, env.secrets, path.name)
     return env
+
+
+def load_parameters_yaml(path: Path) -> dict[str, Any]:
+    """The top-level mapping of a parameters file read with ``StrictLoader``; ConfigError naming the file."""
+    text = read_utf8(path, path.name, MAX_PARAMETERS_FILE_BYTES)
+    try:
+        data = yaml.load(text, Loader=StrictLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path.name}{where}: broken YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{path.name}: broken YAML: nested too deeply") from None
+    if data in (None, ""):
+        return {}
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else "a single value"
+        raise ConfigError(f"{path.name}: expected a mapping with env_file:/defaults:/runbooks:, got {kind}")
+    return data
+
+
+def read_utf8(path: Path, label: str, max_bytes: int | None = None) -> str:
+    """The text of ``path``; ConfigError naming ``label`` when unreadable, too large or not UTF-8."""
+    try:
+        if max_bytes is not None and path.stat().st_size > max_bytes:
+            raise ConfigError(f"{label}: larger than {max_bytes} bytes, refusing to read it")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {label}: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{label} line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -140,7 +221,7 @@ def read_env_file(path: Path) -> dict[str, str]:
         mode = oct(stat.S_IMODE(st.st_mode))[2:]
         raise ConfigError(f"env file {path} has mode {mode}, refusing: it holds secrets (chmod 600 {path})")
     out: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(read_utf8(path, f"env file {path}").splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
