@@ -49,23 +49,28 @@ def start_cluster(folder: Path):
 
 def load(dsn: str, statements: int) -> float:
     import psycopg
+    from psycopg import sql
 
-    cols = ", ".join(f"c{i} int" for i in range(COLUMNS))
-    values = ", ".join(f"(g * {i + 7}) % 1000" for i in range(COLUMNS))
+    cols = sql.SQL(", ").join(sql.SQL("{} int").format(sql.Identifier(f"c{i}")) for i in range(COLUMNS))
+    values = sql.SQL(", ").join(sql.SQL("(g * {}) % 1000").format(sql.Literal(i + 7)) for i in range(COLUMNS))
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        conn.execute(f"CREATE TABLE wide (id int PRIMARY KEY, {cols})")
-        conn.execute(f"INSERT INTO wide SELECT g, {values} FROM generate_series(1, {ROWS}) g")
+        conn.execute(sql.SQL("CREATE TABLE wide (id int PRIMARY KEY, {})").format(cols))
+        conn.execute(
+            sql.SQL("INSERT INTO wide SELECT g, {} FROM generate_series(1, {}) g").format(values, sql.Literal(ROWS))
+        )
         conn.execute("VACUUM ANALYZE wide")
         conn.execute("SELECT pg_stat_statements_reset()")
         t0 = time.perf_counter()
         # SEQ_SCANS statements filter on an unindexed column (sequential scans), the rest look rows up by key
         pairs = [(i, j) for j in range(COLUMNS) for i in range(COLUMNS)][:statements]
         for n, (i, j) in enumerate(pairs):
+            ci, cj = sql.Identifier(f"c{i}"), sql.Identifier(f"c{j}")
             if n < SEQ_SCANS:
-                conn.execute(f"SELECT c{i}, c{j} FROM wide WHERE c{j} = %s LIMIT 1", (n % 1000,)).fetchall()
+                query = sql.SQL("SELECT {}, {} FROM wide WHERE {} = %s LIMIT 1").format(ci, cj, cj)
+                conn.execute(query, (n % 1000,)).fetchall()
             else:
-                conn.execute(f"SELECT c{i}, c{j} FROM wide WHERE id = %s", (n % ROWS,)).fetchall()
+                conn.execute(sql.SQL("SELECT {}, {} FROM wide WHERE id = %s").format(ci, cj), (n % ROWS,)).fetchall()
         return time.perf_counter() - t0
 
 

@@ -363,6 +363,9 @@ def parse_toc(listing: str) -> list[dict[str, str]]:
         tail = rest[len(desc) :].strip().split(" ")
         schema = tail[0] if tail else ""
         name = tail[1] if len(tail) > 1 else ""
+        if desc == "TABLE" and len(tail) > 3:
+            # "TABLE <schema> <name> <owner>": a name with spaces spans every word up to the owner
+            name = " ".join(tail[1:-1])
         out.append({"id": m.group("id"), "desc": desc, "schema": schema, "name": name, "line": line})
     return out
 
@@ -863,6 +866,7 @@ class RestoreResult:
     counts: Any = None  # DataFrame
     newest_order: _dt.datetime | None = None
     amcheck: str | None = None
+    unknown_tables: list[str] = field(default_factory=list)  # key tables the source does not have
     dropped: bool = False
     leftover_error: str | None = None
 
@@ -947,7 +951,21 @@ def _restore_custom(path, scratch, env, pg_bindir, jobs, timeout_s, superuser, t
         os.unlink(handle.name)
 
 
-_CREATE_TABLE = re.compile(rb"^CREATE (?:UNLOGGED )?TABLE (\S+) \(", re.M)
+# a name part as pg_dump writes it: "double-quoted" (inner quotes doubled) or plain lower case
+_NAME_PART = rb'(?:"(?:[^"]|"")*"|[^\s".(]+)'
+_CREATE_TABLE = re.compile(
+    rb"^CREATE (?:UNLOGGED )?TABLE (" + _NAME_PART + rb"(?:\." + _NAME_PART + rb")?) \(", re.M
+)
+
+
+def _dump_name(raw: bytes) -> str:
+    """schema.table from pg_dump's quoted form: quotes removed, doubled quotes made single."""
+    parts = re.findall(_NAME_PART, raw)
+    return ".".join(
+        p[1:-1].replace(b'""', b'"').decode() if p.startswith(b'"') else p.decode() for p in parts
+    )
+
+
 _SKIP_PLAIN = re.compile(
     rb"^(?:ALTER [A-Z ]+ .* OWNER TO .*;|GRANT .*;|REVOKE .*;|ALTER DEFAULT PRIVILEGES .*;)$"
 )
@@ -971,7 +989,7 @@ class PlainFilter:
     def _line(self, line: bytes) -> bytes:
         m = _CREATE_TABLE.match(line)
         if m:
-            self.tables.append(m.group(1).decode().replace('"', ""))
+            self.tables.append(_dump_name(m.group(1)))
         if _SKIP_PLAIN.match(line):
             return b"-- opsnb skipped: " + line
         m = _EXTENSION_STMT.match(line)
@@ -1055,14 +1073,41 @@ def _restore_plain(path, gzipped, scratch, env, pg_bindir, timeout_s, superuser,
         raise ChildFailed("gunzip" if gzipped else "read", 1, result.error)
 
 
-def _scratch_counts(db, tables: list[str]) -> dict[str, int]:
-    counts = {}
-    for t in tables:
+def key_table_counts(db, tables: list[str]) -> dict[str, int | None]:
+    """Row count of each table named in ``tables`` ("schema.table" or a name on the search path): None
+    for a name the catalog does not know, -1 for a table that is there but could not be counted. The
+    name is looked up with parameters and the count names the table the catalog returned
+    (sql.Identifier(schema, table)): a name is never pasted into SQL, so one like
+    'Product" WHERE false; …' only fails to match."""
+    from psycopg import sql
+
+    from opsnb.postgres.session import DatabaseError
+    from opsnb.postgres.stats import resolve_table
+
+    counts: dict[str, int | None] = {}
+    for name in tables:
+        found = resolve_table(db, name)
+        if found is None:
+            counts[name] = None
+            continue
         try:
-            counts[t] = int(db.scalar(f'SELECT count(*) FROM "{t}"'))
-        except Exception:  # noqa: BLE001 - a missing table shows as absent
-            counts[t] = -1
+            counts[name] = int(db.scalar(sql.SQL("SELECT count(*) FROM {}").format(found.ident)))
+        except DatabaseError:  # e.g. no privilege on it: counted as absent, as before
+            counts[name] = -1
     return counts
+
+
+def _key_table_names(key_tables: Iterable[str] | str) -> list[str]:
+    # a single string is the CLI's comma-separated list; items are names exactly as written
+    items = key_tables.split(",") if isinstance(key_tables, str) else list(key_tables)
+    names = []
+    for item in items:
+        name = item.strip() if isinstance(item, str) else item
+        if not isinstance(name, str):
+            raise TypeError(f"key_tables holds {type(name).__name__}, not a table name")
+        if name and name not in names:
+            names.append(name)
+    return names
 
 
 def restore_and_verify(
@@ -1073,7 +1118,7 @@ def restore_and_verify(
     scratch_database: str = "",
     pg_bindir: str = "",
     jobs: int = 2,
-    key_tables: Iterable[str] = KEY_TABLES,
+    key_tables: Iterable[str] | str = KEY_TABLES,
     row_tolerance: float = 0.05,
     min_rows: int = 1,
     amcheck: bool = False,
@@ -1083,12 +1128,16 @@ def restore_and_verify(
 
     Custom format → ``pg_restore -j jobs --exit-on-error --no-owner --no-privileges`` (skipping extensions
     this role cannot create); plain or gzip'd SQL → ``psql -v ON_ERROR_STOP=1`` fed a streamed, filtered
-    copy. Verification: every table of the archive exists; row counts of ``key_tables`` against the source
+    copy. Verification: every table of the archive exists; row counts of ``key_tables`` ("schema.table" or
+    a table on the search path; each looked up in the catalog, never pasted into SQL) against the source
     database (read-only, within ``row_tolerance``, the source keeps growing after the backup) or against
-    ``min_rows`` when the source is unreachable; the newest "Order"."createdAt" (judged by
+    ``min_rows`` when the source is unreachable; a key table the source does not have is reported as
+    unknown; the newest "Order"."createdAt" (judged by
     check_freshness()); optional ``pg_amcheck``. Records its findings; never raises for a failed
     restore (the tool's own error text becomes a P1).
     """
+    from psycopg import sql
+
     scratch = scratch_database or scratch_name()
     result = RestoreResult(scratch=scratch)
     if not path:
@@ -1111,7 +1160,9 @@ def restore_and_verify(
     try:
         admin = _maint_db(maint_database_url_env)
         superuser, trusted = _creatable_extensions(admin)
-        admin.execute(f'CREATE DATABASE "{guard_scratch(scratch)}" TEMPLATE template0')
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(guard_scratch(scratch)))
+        )
         result.phases["create"] = time.monotonic() - t
         env = libpq_env(maint, dbname=guard_scratch(scratch))
         t = time.monotonic()
@@ -1125,7 +1176,7 @@ def restore_and_verify(
             raise ChildFailed("detect", None, f"{Path(path).name}: not a pg_dump archive, gzip or SQL file")
         result.phases["restore"] = time.monotonic() - t
         t = time.monotonic()
-        _verify(result, maint, database_url_env, list(key_tables), row_tolerance, min_rows)
+        _verify(result, maint, database_url_env, _key_table_names(key_tables), row_tolerance, min_rows)
         if amcheck:
             _amcheck(result, env, pg_bindir, timeout_s)
         result.phases["verify"] = time.monotonic() - t
@@ -1138,7 +1189,11 @@ def restore_and_verify(
         try:
             if admin is None:
                 admin = _maint_db(maint_database_url_env)
-            admin.execute(f'DROP DATABASE IF EXISTS "{guard_scratch(scratch)}" WITH (FORCE)')
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(guard_scratch(scratch))
+                )
+            )
             result.dropped = not admin.scalar("SELECT 1 FROM pg_database WHERE datname = %s", (scratch,))
         except Exception as exc:  # noqa: BLE001
             result.leftover_error = scrub(f"{type(exc).__name__}: {exc}")
@@ -1168,7 +1223,7 @@ def _verify(result, maint, database_url_env, key_tables, tolerance, min_rows) ->
             "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
         )
         result.found_tables = sorted(r["t"] for r in found)
-        restored = _scratch_counts(db, key_tables)
+        restored = key_table_counts(db, key_tables)
         try:
             newest = db.scalar('SELECT max("createdAt") FROM "Order"')
             result.newest_order = (
@@ -1178,26 +1233,36 @@ def _verify(result, maint, database_url_env, key_tables, tolerance, min_rows) ->
             result.newest_order = None
     finally:
         db.close()
-    source: dict[str, int] | None = None
+    source: dict[str, int | None] | None = None
+    source_db = ""
     source_note = ""
     if database_url_env:
         try:
             with connect(database_url_env, read_only=True, statement_timeout_ms=60_000) as src:
-                source = _scratch_counts(src, key_tables)
+                source_db = str(src.scalar("SELECT current_database()"))
+                source = key_table_counts(src, key_tables)
         except (DatabaseError, Exception) as exc:  # noqa: BLE001 - unreachable source: fall back to minimums
             source_note = scrub(str(exc))
     rows = []
     for t in key_tables:
-        got = restored.get(t, -1)
+        got = restored.get(t)
         src = source.get(t) if source else None
-        if src is not None and src >= 0:
-            ok = got >= 0 and abs(src - got) <= max(1, tolerance * src) and got >= min_rows
+        note = "" if got is not None else f'table "{t}" does not exist in database {result.scratch}'
+        if source is not None and src is None:
+            # the source does not know the name: a wrong parameter (or a table dropped since), not a
+            # restore problem; reported on its own, kept out of the P1 count check
+            note = f'table "{t}" does not exist in database {source_db}'
+            result.unknown_tables.append(note)
+            ok, rule = False, "unknown table"
+        elif src is not None and src >= 0:
+            ok = got is not None and abs(src - got) <= max(1, tolerance * src) and got >= min_rows
             rule = f"within {tolerance:.0%} of source"
         else:
-            ok = got >= min_rows
+            ok = got is not None and got >= min_rows
             rule = f">= {min_rows} rows"
-        rows.append({"table": t, "restored": got, "source": src, "rule": rule, "ok": ok})
-    result.counts = pd.DataFrame(rows, columns=["table", "restored", "source", "rule", "ok"])
+        restored_n = -1 if got is None else got  # -1: absent from the restored database
+        rows.append({"table": t, "restored": restored_n, "source": src, "rule": rule, "ok": ok, "note": note})
+    result.counts = pd.DataFrame(rows, columns=["table", "restored", "source", "rule", "ok", "note"])
     if source_note:
         result.counts.attrs["source_note"] = source_note
 
@@ -1260,22 +1325,31 @@ def _record_restore(result: RestoreResult) -> None:
             findings.ok(
                 f"all {len(result.expected_tables)} tables of the archive exist", check="restore.tables"
             )
+        for note in result.unknown_tables:
+            findings.add(
+                "P2",
+                "key table not found",
+                note + ': check the key_tables parameter ("schema.table" or a table on the search path)',
+                check="restore.counts",
+            )
         if result.counts is not None and len(result.counts):
-            bad = result.counts[~result.counts["ok"]]
+            counted = result.counts[result.counts["rule"] != "unknown table"]
+            bad = counted[~counted["ok"].astype(bool)]
             if len(bad):
                 findings.add(
                     "P1",
                     "row counts off after restore",
                     "; ".join(
-                        f"{r.table}: {r.restored} ({r.rule}, source {r.source})" for r in bad.itertuples()
+                        f"{r.table}: {r.note or r.restored} ({r.rule}, source {r.source})"
+                        for r in bad.itertuples()
                     ),
                     evidence=bad,
                     check="restore.counts",
                 )
-            else:
+            elif len(counted):
                 findings.ok(
                     "row counts of key tables as expected",
-                    ", ".join(f"{r.table}={r.restored}" for r in result.counts.itertuples()),
+                    ", ".join(f"{r.table}={r.restored}" for r in counted.itertuples()),
                     check="restore.counts",
                 )
         if result.amcheck is not None:

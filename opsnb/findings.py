@@ -179,14 +179,15 @@ def conclude(
     return evidence
 
 
-def _store(conclusion: Conclusion) -> None:
+def _store(conclusion: Conclusion, key: str | None = None) -> None:
     """Keep one conclusion per check (first position kept: runbook order) and publish it at once,
     so that a run ending in ERROR still hands the runner every conclusion reached before."""
     from opsnb import scraps
 
-    _run.conclusions[conclusion.check] = conclusion
+    key = key or conclusion.check
+    _run.conclusions[key] = conclusion
     try:
-        scraps.glue(scraps.CONCLUSION_PREFIX + conclusion.check, conclusion.as_dict())
+        scraps.glue(scraps.CONCLUSION_PREFIX + key, conclusion.as_dict())
     except Exception:  # outside a kernel (unit tests, plain scripts) there is nowhere to publish
         pass
 
@@ -309,9 +310,8 @@ def add(severity: str, title: str, detail: str = "", evidence: Any = None, check
     if severity not in LEVELS:
         raise ValueError(f"severity must be one of {', '.join(LEVELS)}, got {severity!r}")
     status = "pass" if severity == "info" else "fail" if severity in ("P0", "P1") else "warn"
-    cid = _legacy_id(check, title)
-    found = Conclusion(cid, title, status, severity, detail, evidence)
-    _store(found)
+    found = Conclusion(check or "runbook.note", title, status, severity, detail, evidence)
+    _store(found, key=_legacy_id(check, title))
     return found
 
 

@@ -8,59 +8,67 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg import sql
+
 from opsnb import findings
 from opsnb.postgres.session import Database
 from opsnb.postgres.stats import guarded
 
 # A client session; rows of other roles show a NULL backend_type to a role without pg_read_all_stats.
-CLIENT = "(backend_type = 'client backend' OR (backend_type IS NULL AND usename IS NOT NULL))"
+CLIENT = sql.SQL("(backend_type = 'client backend' OR (backend_type IS NULL AND usename IS NOT NULL))")
 
 
 def connection_usage(db: Database):
     """One row: client connections now, max_connections, reserved slots, usable slots and usage %."""
     return db.query(
-        f"""
-        WITH s AS (
-            SELECT (SELECT count(*) FROM pg_stat_activity WHERE {CLIENT}) AS connections,
-                   current_setting('max_connections')::int AS max_connections,
-                   current_setting('superuser_reserved_connections')::int AS superuser_reserved,
-                   coalesce(current_setting('reserved_connections', true)::int, 0) AS reserved
-        )
-        SELECT connections, max_connections, superuser_reserved, reserved,
-               max_connections - superuser_reserved - reserved AS usable_by_app,
-               round(100.0 * connections / max_connections, 1)::float8 AS used_pct
-        FROM s
-        """
+        sql.SQL(
+            """
+            WITH s AS (
+                SELECT (SELECT count(*) FROM pg_stat_activity WHERE {client}) AS connections,
+                       current_setting('max_connections')::int AS max_connections,
+                       current_setting('superuser_reserved_connections')::int AS superuser_reserved,
+                       coalesce(current_setting('reserved_connections', true)::int, 0) AS reserved
+            )
+            SELECT connections, max_connections, superuser_reserved, reserved,
+                   max_connections - superuser_reserved - reserved AS usable_by_app,
+                   round(100.0 * connections / max_connections, 1)::float8 AS used_pct
+            FROM s
+            """
+        ).format(client=CLIENT)
     )
 
 
 def connections_by_state(db: Database):
     """Client connections per state ('(hidden)' when this role may not see another role's state)."""
     return db.query(
-        f"""
-        SELECT coalesce(state, '(hidden)') AS state, count(*) AS connections
-        FROM pg_stat_activity
-        WHERE {CLIENT}
-        GROUP BY 1
-        ORDER BY 2 DESC, 1
-        """
+        sql.SQL(
+            """
+            SELECT coalesce(state, '(hidden)') AS state, count(*) AS connections
+            FROM pg_stat_activity
+            WHERE {client}
+            GROUP BY 1
+            ORDER BY 2 DESC, 1
+            """
+        ).format(client=CLIENT)
     )
 
 
 def connections_by_application(db: Database):
     """Client connections per application, role and database, with their states."""
     return db.query(
-        f"""
-        SELECT coalesce(nullif(application_name, ''), '(none)') AS application_name, usename, datname,
-               count(*) AS connections,
-               count(*) FILTER (WHERE state = 'active') AS active,
-               count(*) FILTER (WHERE state = 'idle') AS idle,
-               count(*) FILTER (WHERE state LIKE 'idle in transaction%') AS idle_in_transaction
-        FROM pg_stat_activity
-        WHERE {CLIENT}
-        GROUP BY 1, 2, 3
-        ORDER BY 4 DESC, 1
-        """
+        sql.SQL(
+            """
+            SELECT coalesce(nullif(application_name, ''), '(none)') AS application_name, usename, datname,
+                   count(*) AS connections,
+                   count(*) FILTER (WHERE state = 'active') AS active,
+                   count(*) FILTER (WHERE state = 'idle') AS idle,
+                   count(*) FILTER (WHERE state LIKE 'idle in transaction%') AS idle_in_transaction
+            FROM pg_stat_activity
+            WHERE {client}
+            GROUP BY 1, 2, 3
+            ORDER BY 4 DESC, 1
+            """
+        ).format(client=CLIENT)
     )
 
 

@@ -12,15 +12,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from psycopg import sql
+
 from opsnb import findings
 from opsnb.postgres import queries
 from opsnb.postgres.session import Database, DatabaseError
-from opsnb.postgres.stats import guarded
+from opsnb.postgres.stats import guarded, shown
 
-
-def quote_ident(name: str) -> str:
-    """``name`` as a double-quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
+# the oid of a relation from two parameters (schema, name): a catalog lookup, names never parsed as SQL
+_RELID = sql.SQL(
+    "(SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = %s AND c.relname = %s)"
+)
 
 
 def seq_scan_tables(db: Database, min_rows: int = 10_000, max_index_pct: float = 95, min_seq_scans: int = 1):
@@ -46,24 +49,28 @@ def statements_on_table(db: Database, total_col: str, mean_col: str, table: str,
     if total_col not in ("total_exec_time", "total_time") or mean_col not in ("mean_exec_time", "mean_time"):
         raise ValueError("unexpected time columns")
     word = r"(^|[^A-Za-z0-9_$\"])" + re.escape(table) + r"($|[^A-Za-z0-9_$\"])"
-    return db.query(
-        f"""
-        SELECT queryid, query, calls, round({mean_col}::numeric, 2)::float8 AS mean_ms,
-               round({total_col}::numeric, 2)::float8 AS total_ms
+    statement = sql.SQL(
+        """
+        SELECT queryid, query, calls, round({mean}::numeric, 2)::float8 AS mean_ms,
+               round({total}::numeric, 2)::float8 AS total_ms
         FROM pg_stat_statements
         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
           AND query ~* '^\\s*(select|with)\\M'
           AND (strpos(query, %(quoted)s) > 0 OR (%(plain)s AND query ~* %(word)s))
-        ORDER BY {total_col} DESC
+        ORDER BY {total} DESC
         LIMIT %(limit)s
-        """,
-        {"quoted": quote_ident(table), "plain": table == table.lower(), "word": word, "limit": limit},
+        """
+    ).format(total=queries.time_column(total_col), mean=queries.time_column(mean_col))
+    # recorded statements name the table quoted ("Order") or, when it is all lower case, maybe bare
+    quoted = shown(sql.Identifier(table))
+    return db.query(
+        statement, {"quoted": quoted, "plain": table == table.lower(), "word": word, "limit": limit}
     )
 
 
 def table_indexes(db: Database, schema: str, table: str):
     """Indexes of one table: name, key columns in order, valid, unique, definition."""
-    return db.query(
+    statement = sql.SQL(
         """
         SELECT ic.relname AS index,
                array(SELECT coalesce(a.attname, '(expression)')
@@ -73,11 +80,11 @@ def table_indexes(db: Database, schema: str, table: str):
                i.indisvalid AS valid, i.indisunique AS is_unique, pg_get_indexdef(i.indexrelid) AS definition
         FROM pg_index i
         JOIN pg_class ic ON ic.oid = i.indexrelid
-        WHERE i.indrelid = to_regclass(%s)
+        WHERE i.indrelid = {relid}
         ORDER BY ic.relname
-        """,
-        (f"{quote_ident(schema)}.{quote_ident(table)}",),
-    )
+        """
+    ).format(relid=_RELID)
+    return db.query(statement, (schema, table))
 
 
 def table_columns(db: Database, schema: str, table: str) -> list[str]:
@@ -85,9 +92,11 @@ def table_columns(db: Database, schema: str, table: str) -> list[str]:
     return [
         r["attname"]
         for r in db.rows(
-            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped "
-            "ORDER BY attnum",
-            (f"{quote_ident(schema)}.{quote_ident(table)}",),
+            sql.SQL(
+                "SELECT attname FROM pg_attribute WHERE attrelid = {relid} AND attnum > 0 AND NOT attisdropped "
+                "ORDER BY attnum"
+            ).format(relid=_RELID),
+            (schema, table),
         )
     ]
 
@@ -96,10 +105,11 @@ def filter_columns(condition: str, columns: list[str]) -> list[str]:
     """Columns of the table that a plan's Filter compares, in order of appearance (first = best key)."""
     found: list[tuple[int, str]] = []
     for col in columns:
+        # EXPLAIN quotes a name unless it is a plain lower-case identifier
         pattern = (
-            re.escape(quote_ident(col))
-            if col != col.lower()
-            else r'(?<![\w$."])"?' + re.escape(col) + r'"?(?![\w$])'
+            r'(?<![\w$."])"?' + re.escape(col) + r'"?(?![\w$])'
+            if re.fullmatch(r"[a-z_][a-z0-9_$]*", col)
+            else re.escape(shown(sql.Identifier(col)))
         )
         m = re.search(pattern, condition)
         if m:
@@ -107,14 +117,14 @@ def filter_columns(condition: str, columns: list[str]) -> list[str]:
     return [c for _, c in sorted(found)]
 
 
-def suggested_index(schema: str, table: str, column: str) -> tuple[str, str]:
-    """(index name, CREATE INDEX CONCURRENTLY statement); the name follows Prisma's <Table>_<column>_idx."""
+def suggested_index(schema: str, table: str, column: str) -> tuple[str, sql.Composed]:
+    """(index name, CREATE INDEX CONCURRENTLY statement); the name follows Prisma's <Table>_<column>_idx.
+    ``shown()`` of the statement is the text a plan or finding quotes."""
     name = f"{table}_{column}_idx"[:63]
-    sql = (
-        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {quote_ident(name)} "
-        f"ON {quote_ident(schema)}.{quote_ident(table)} ({quote_ident(column)})"
+    statement = sql.SQL("CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} ({column})").format(
+        name=sql.Identifier(name), table=sql.Identifier(schema, table), column=sql.Identifier(column)
     )
-    return name, sql
+    return name, statement
 
 
 def diagnose_table(
@@ -160,13 +170,13 @@ def diagnose_table(
                 continue
             unindexed = [c for c in filter_columns(node.get("Filter", ""), columns) if c not in leading]
             if unindexed:
-                name, sql = suggested_index(schema, table, unindexed[0])
+                name, statement = suggested_index(schema, table, unindexed[0])
                 out.update(
                     verdict="missing index",
                     column=unindexed[0],
                     statement=stmt,
                     plan=queries.plan_text(plan),
-                    suggested_sql=sql,
+                    suggested_sql=shown(statement),  # for people; offer_indexes() builds it again to run
                     index_name=name,
                 )
                 return out
@@ -208,10 +218,8 @@ def check_missing_indexes(
         except DatabaseError as exc:
             d = {"verdict": f"could not EXPLAIN: {exc}"}
         rows.append({**t, **d})
-        where = (
-            f"{quote_ident(t['table'])}.{quote_ident(d['column'])}"
-            if d.get("column")
-            else quote_ident(t["table"])
+        where = shown(
+            sql.Identifier(t["table"], d["column"]) if d.get("column") else sql.Identifier(t["table"])
         )
         stats = (
             f"{t['seq_scan']} sequential scans vs {t['idx_scan']} index scans ({t['index_used_pct']} % indexed) "
@@ -223,7 +231,7 @@ def check_missing_indexes(
                 "P2",
                 f"Missing index on {where}",
                 f"{stats}. The costliest statement on it ({stmt['calls']} calls, {stmt['mean_ms']} ms mean) plans a "
-                f"Seq Scan filtering on {quote_ident(d['column'])}: {queries._short(stmt['query'])}. "
+                f"Seq Scan filtering on {shown(sql.Identifier(d['column']))}: {queries._short(stmt['query'])}. "
                 f"Suggested: {d['suggested_sql']}",
                 evidence={"statement": stmt["query"], "plan": d["plan"], "suggested_sql": d["suggested_sql"]},
                 check=check,
@@ -231,14 +239,14 @@ def check_missing_indexes(
         elif d.get("verdict") == "no statement statistics":
             findings.add(
                 "P3",
-                f"{quote_ident(t['table'])} looks like it misses an index",
+                f"{shown(sql.Identifier(t['table']))} looks like it misses an index",
                 f"{stats}. Enable pg_stat_statements to see which statement and column.",
                 evidence=t,
                 check=check,
             )
         else:
             findings.ok(
-                f"{quote_ident(t['table'])}: sequential scans in its history, but {d.get('verdict')}",
+                f"{shown(sql.Identifier(t['table']))}: sequential scans in its history, but {d.get('verdict')}",
                 stats + " (the counters are cumulative since the last statistics reset).",
                 check=check,
             )
@@ -266,20 +274,28 @@ def show_plan(diagnosis) -> str:
     return text
 
 
-def create_index(db: Database, sql: str, schema: str, index_name: str) -> str:
-    """Run a CREATE INDEX CONCURRENTLY on a read-write autocommit session (CONCURRENTLY refuses to run in a
-    transaction block). When it fails it leaves an INVALID index behind: that one is dropped again."""
-    if not re.match(r"\s*CREATE\s+(UNIQUE\s+)?INDEX\s+CONCURRENTLY\b", sql, re.IGNORECASE):
+def create_index(db: Database, statement: sql.Composable, schema: str, index_name: str) -> str:
+    """Run a CREATE INDEX CONCURRENTLY (from suggested_index()) on a read-write autocommit session
+    (CONCURRENTLY refuses to run in a transaction block). When it fails it leaves an INVALID index
+    behind: that one is dropped again."""
+    if not isinstance(statement, sql.Composable):
+        raise TypeError("create_index() runs a psycopg.sql statement (see suggested_index()), not text")
+    text = statement.as_string(db.conn)
+    if not re.match(r"\s*CREATE\s+(UNIQUE\s+)?INDEX\s+CONCURRENTLY\b", text, re.IGNORECASE):
         raise ValueError("only CREATE INDEX CONCURRENTLY is applied")
     try:
-        db.execute(sql)
+        db.execute(statement)
     except DatabaseError:
         invalid = db.scalar(
-            "SELECT NOT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass(%s)",
-            (f"{quote_ident(schema)}.{quote_ident(index_name)}",),
+            sql.SQL("SELECT NOT i.indisvalid FROM pg_index i WHERE i.indexrelid = {relid}").format(
+                relid=_RELID
+            ),
+            (schema, index_name),
         )
         if invalid:
-            db.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {quote_ident(schema)}.{quote_ident(index_name)}")
+            db.execute(
+                sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(schema, index_name))
+            )
         raise
     return f"created {index_name}"
 
@@ -294,22 +310,24 @@ def offer_indexes(diagnosis, database_url_env: str, timeout_s: int = 600) -> lis
         print("No index to suggest.")
         return entries
     for row in diagnosis[diagnosis["suggested_sql"].notna()].to_dict("records"):
-        sql, name, schema = row["suggested_sql"], row["index_name"], row["schema"]
+        # built again from the catalog names the diagnosis found: the text in the table is only for reading
+        name, statement = suggested_index(row["schema"], row["table"], row["column"])
+        schema = row["schema"]
         plan = [
-            sql,
+            shown(statement),
             "CONCURRENTLY: reads and writes continue while it builds; it waits for transactions open on the "
             "table (terminate idle-in-transaction sessions first) and leaves no invalid index if it fails",
             f"runs on its own read-write autocommit session as ${database_url_env}, timeout {timeout_s} s",
         ]
 
-        def apply(sql=sql, name=name, schema=schema):
+        def apply(statement=statement, name=name, schema=schema):
             with connect(
                 database_url_env,
                 read_only=False,
                 statement_timeout_ms=timeout_s * 1000,
                 lock_timeout_ms=timeout_s * 1000,
             ) as rw:
-                return create_index(rw, sql, schema, name)
+                return create_index(rw, statement, schema, name)
 
         entries.append(action(f"Create index {name}", plan, apply))
     if not entries:
@@ -362,7 +380,9 @@ def check_unused_indexes(db: Database, min_size_mb: float = 10):
             "P3",
             f"Unused index {r['index']} ({r['size']})",
             f"Never scanned since the statistics reset; it slows every write to {r['table']}. "
-            f"Check replicas and the reset time, then DROP INDEX CONCURRENTLY {quote_ident(r['index'])}.",
+            "Check replicas and the reset time, then DROP INDEX CONCURRENTLY "
+            + shown(sql.Identifier(r["schema"], r["index"]))
+            + ".",
             evidence=r,
             check=check,
         )

@@ -9,12 +9,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from psycopg import sql
+
 from opsnb import findings
 from opsnb.postgres.session import Database, DatabaseError
-from opsnb.postgres.stats import guarded
+from opsnb.postgres.stats import guarded, shown
 
-_THIS_DB = "dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
-_CLIENTS = "backend_type = 'client backend' AND pid <> pg_backend_pid()"
+_THIS_DB = sql.SQL("dbid = (SELECT oid FROM pg_database WHERE datname = current_database())")
+_CLIENTS = sql.SQL("backend_type = 'client backend' AND pid <> pg_backend_pid()")
+# pg_stat_statements' timing columns by version (PG13+ *_exec_time): the only names accepted for them
+TIME_COLUMNS = ("total_exec_time", "mean_exec_time", "total_time", "mean_time")
 
 
 def _short(text: Any, width: int = 160) -> str:
@@ -25,48 +29,64 @@ def _short(text: Any, width: int = 160) -> str:
 # --- pg_stat_statements -------------------------------------------------------------------------------
 
 
-def top_statements(db: Database, total_col: str, mean_col: str, by: str = "mean", limit: int = 10):
-    """Top statements of this database by mean or total time: calls, rows, ms, share of total time (%)."""
+def time_column(name: str) -> sql.Identifier:
+    """A pg_stat_statements timing column as an identifier; ValueError for any name outside TIME_COLUMNS."""
+    if name not in TIME_COLUMNS:
+        raise ValueError(f"unexpected time column {name!r}")
+    return sql.Identifier(name)
+
+
+def top_statements_sql(total_col: str, mean_col: str, by: str = "mean") -> sql.Composed:
+    """The statement of top_statements(); one parameter: the limit."""
     if by not in ("mean", "total"):
         raise ValueError("by must be 'mean' or 'total'")
-    for col in (total_col, mean_col):
-        if col not in ("total_exec_time", "mean_exec_time", "total_time", "mean_time"):
-            raise ValueError(f"unexpected time column {col!r}")
-    order = "mean_ms" if by == "mean" else "total_ms"
-    return db.query(
-        f"""
+    return sql.SQL(
+        """
         SELECT queryid, query, calls, rows,
-               round({total_col}::numeric, 2)::float8 AS total_ms,
-               round({mean_col}::numeric, 2)::float8 AS mean_ms,
-               round((100 * {total_col} / nullif(sum({total_col}) OVER (), 0))::numeric, 2)::float8
+               round({total}::numeric, 2)::float8 AS total_ms,
+               round({mean}::numeric, 2)::float8 AS mean_ms,
+               round((100 * {total} / nullif(sum({total}) OVER (), 0))::numeric, 2)::float8
                  AS share_pct
         FROM pg_stat_statements
-        WHERE {_THIS_DB}
+        WHERE {this_db}
         ORDER BY {order} DESC, calls DESC
         LIMIT %s
-        """,
-        (limit,),
+        """
+    ).format(
+        total=time_column(total_col),
+        mean=time_column(mean_col),
+        this_db=_THIS_DB,
+        order=sql.Identifier("mean_ms" if by == "mean" else "total_ms"),
     )
+
+
+def top_statements(db: Database, total_col: str, mean_col: str, by: str = "mean", limit: int = 10):
+    """Top statements of this database by mean or total time: calls, rows, ms, share of total time (%)."""
+    statement = top_statements_sql(total_col, mean_col, by)  # ValueError before any SQL runs
+    return db.query(statement, (limit,))
+
+
+def slow_statements_sql(total_col: str, mean_col: str) -> sql.Composed:
+    """The statement of slow_statements(); parameters: min mean ms, min calls."""
+    total, mean = time_column(total_col), time_column(mean_col)
+    return sql.SQL(
+        """
+        SELECT queryid, query, calls,
+               round({mean}::numeric, 2)::float8 AS mean_ms,
+               round({total}::numeric, 2)::float8 AS total_ms
+        FROM pg_stat_statements
+        WHERE {this_db} AND {mean} >= %s AND calls >= %s
+        ORDER BY {total} DESC
+        """
+    ).format(total=total, mean=mean, this_db=_THIS_DB)
 
 
 def slow_statements(
     db: Database, total_col: str, mean_col: str, min_mean_ms: float = 20, min_calls: int = 100
 ):
     """Statements slow by PgHero's rule: mean >= ``min_mean_ms`` (20 ms) and calls >= ``min_calls`` (100)."""
-    for col in (total_col, mean_col):
-        if col not in ("total_exec_time", "mean_exec_time", "total_time", "mean_time"):
-            raise ValueError(f"unexpected time column {col!r}")
-    return db.query(
-        f"""
-        SELECT queryid, query, calls,
-               round({mean_col}::numeric, 2)::float8 AS mean_ms,
-               round({total_col}::numeric, 2)::float8 AS total_ms
-        FROM pg_stat_statements
-        WHERE {_THIS_DB} AND {mean_col} >= %s AND calls >= %s
-        ORDER BY {total_col} DESC
-        """,
-        (min_mean_ms, min_calls),
-    )
+    statement = slow_statements_sql(total_col, mean_col)  # ValueError before any SQL runs
+    return db.query(statement, (min_mean_ms, min_calls))
 
 
 def check_top_statements(db: Database, statements: dict[str, Any], by: str = "mean", limit: int = 10):
@@ -143,7 +163,7 @@ _PARAM = re.compile(r"\$(\d+)")
 _READ_ONLY_START = re.compile(r"^\s*(select|with|values|table)\b", re.IGNORECASE)
 
 
-def explain_statements(query: str, server_version_num: int) -> list[str]:
+def explain_statements(query: str, server_version_num: int) -> list[sql.Composable]:
     """The SQL that shows the generic plan of a pg_stat_statements text (constants normalized to $n).
 
     PostgreSQL 16+: ``EXPLAIN (GENERIC_PLAN)`` plans with unknown parameters directly. Older servers:
@@ -152,20 +172,26 @@ def explain_statements(query: str, server_version_num: int) -> list[str]:
     plan the planner never looks at the values, so NULL cannot turn the plan into "One-Time Filter:
     false" the way a literal NULL substitution would; and no representative value has to be guessed.
     Never ANALYZE: nothing is executed. Only single read statements are explained.
+
+    The statement text is SQL already (pg_stat_statements' own record of what ran), so it is the one piece
+    taken as sql.SQL as it stands, after the check that it is a single read statement; everything around
+    it is fixed.
     """
     text = query.strip().rstrip(";").strip()
     if ";" in text or not _READ_ONLY_START.match(text):
         raise ValueError("only a single SELECT/WITH statement is explained")
+    statement = sql.SQL(text)
     n_params = max((int(n) for n in _PARAM.findall(text)), default=0)
     if server_version_num >= 160000:
-        return [f"EXPLAIN (GENERIC_PLAN, FORMAT JSON) {text}"]
+        return [sql.SQL("EXPLAIN (GENERIC_PLAN, FORMAT JSON) {}").format(statement)]
     if n_params == 0:
-        return [f"EXPLAIN (FORMAT JSON) {text}"]
-    args = ", ".join(["NULL"] * n_params)
+        return [sql.SQL("EXPLAIN (FORMAT JSON) {}").format(statement)]
     return [
-        "SET plan_cache_mode = force_generic_plan",
-        f"PREPARE opsnb_explain AS {text}",
-        f"EXPLAIN (FORMAT JSON) EXECUTE opsnb_explain({args})",
+        sql.SQL("SET plan_cache_mode = force_generic_plan"),
+        sql.SQL("PREPARE opsnb_explain AS {}").format(statement),
+        sql.SQL("EXPLAIN (FORMAT JSON) EXECUTE opsnb_explain({})").format(
+            sql.SQL(", ").join([sql.NULL] * n_params)
+        ),
     ]
 
 
@@ -221,15 +247,18 @@ def plan_text(plan: dict[str, Any], depth: int = 0) -> str:
 def long_running(db: Database, min_s: float = 60):
     """Active statements running for at least ``min_s`` seconds (PgHero: 60 s), oldest first."""
     return db.query(
-        f"""
-        SELECT pid, usename, application_name, state,
-               round(extract(epoch FROM now() - query_start)::numeric, 1)::float8 AS seconds,
-               wait_event_type, wait_event, left(query, 1000) AS query
-        FROM pg_stat_activity
-        WHERE {_CLIENTS} AND state IS NOT NULL AND state NOT IN ('idle') AND state NOT LIKE 'idle in transaction%%'
-          AND query_start < now() - make_interval(secs => %s)
-        ORDER BY query_start
-        """,
+        sql.SQL(
+            """
+            SELECT pid, usename, application_name, state,
+                   round(extract(epoch FROM now() - query_start)::numeric, 1)::float8 AS seconds,
+                   wait_event_type, wait_event, left(query, 1000) AS query
+            FROM pg_stat_activity
+            WHERE {clients} AND state IS NOT NULL AND state NOT IN ('idle')
+              AND state NOT LIKE 'idle in transaction%%'
+              AND query_start < now() - make_interval(secs => %s)
+            ORDER BY query_start
+            """
+        ).format(clients=_CLIENTS),
         (min_s,),
     )
 
@@ -379,11 +408,12 @@ def check_idle_in_transaction(db: Database, min_s: float = 60):
 def runaway_backends(long_running_df, idle_df, only_pids: str = ""):
     """Backends to stop: long-running ones get pg_cancel_backend, idle-in-transaction ones pg_terminate_backend.
 
-    ``only_pids``: comma-separated pids to restrict to ("" = every one found).
+    ``only_pids``: comma-separated pids to restrict to ("" = every one found); ValueError for anything
+    that is not a positive integer.
     """
     import pandas as pd
 
-    wanted = {int(p) for p in re.split(r"[,\s]+", only_pids.strip()) if p} if only_pids.strip() else None
+    wanted = parse_pids(only_pids) if only_pids.strip() else None
     rows = []
     for df, how, secs in ((long_running_df, "cancel", "seconds"), (idle_df, "terminate", "idle_s")):
         if df is None:
@@ -403,13 +433,42 @@ def runaway_backends(long_running_df, idle_df, only_pids: str = ""):
     return pd.DataFrame(rows, columns=["pid", "how", "application_name", "seconds", "query"])
 
 
+def parse_pids(text: str) -> set[int]:
+    """Pids from a comma/space separated list: digits only (no sign, no 0x, no 1e3), else ValueError."""
+    pids = set()
+    for item in re.split(r"[,\s]+", str(text).strip()):
+        if not item:
+            continue
+        if not re.fullmatch(r"[0-9]{1,10}", item) or not 0 < int(item) < 2**31:
+            raise ValueError(f"not a backend pid: {item!r}")
+        pids.add(int(item))
+    return pids
+
+
+# the two signals a runaway backend can get: fixed function names, picked by "how"
+_SIGNALS = {"cancel": "pg_cancel_backend", "terminate": "pg_terminate_backend"}
+
+
+def stop_statement(how: str) -> sql.Composed:
+    """SELECT pg_cancel_backend(%s) ("cancel") or pg_terminate_backend(%s) ("terminate"); the pid is a
+    parameter (a sql.Placeholder, so a plan can show it with shown())."""
+    if how not in _SIGNALS:
+        raise ValueError(f"how must be 'cancel' or 'terminate', got {how!r}")
+    return sql.SQL("SELECT {fn}({pid})").format(fn=sql.SQL(_SIGNALS[how]), pid=sql.Placeholder())
+
+
+def _pid(value: Any) -> int:
+    (pid,) = parse_pids(str(value))
+    return pid
+
+
 def stop_backends(db: Database, targets) -> list[dict[str, Any]]:
     """pg_cancel_backend / pg_terminate_backend each target; which ones the server confirmed."""
     done = []
     for r in targets.to_dict("records"):
-        fn = "pg_cancel_backend" if r["how"] == "cancel" else "pg_terminate_backend"
-        ok = db.scalar(f"SELECT {fn}(%s)", (int(r["pid"]),))
-        done.append({"pid": int(r["pid"]), "function": fn, "signalled": bool(ok)})
+        pid = _pid(r["pid"])
+        ok = db.scalar(stop_statement(r["how"]), (pid,))
+        done.append({"pid": pid, "function": _SIGNALS[r["how"]], "signalled": bool(ok)})
     return done
 
 
@@ -422,8 +481,8 @@ def offer_stop_backends(targets, database_url_env: str) -> dict[str, Any] | None
         print("No runaway backend to cancel or terminate.")
         return None
     plan = [
-        f"SELECT {'pg_cancel_backend' if r['how'] == 'cancel' else 'pg_terminate_backend'}({r['pid']})"
-        f"  -- {r['application_name'] or '?'}, {r['seconds']} s: {r['query']}"
+        shown(stop_statement(r["how"]), (_pid(r["pid"]),))
+        + f"  -- {r['application_name'] or '?'}, {r['seconds']} s: {r['query']}"
         for r in targets.to_dict("records")
     ]
     plan.append(

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from psycopg import sql
 
+from opsnb.findings import check, conclude
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -104,3 +106,23 @@ SELECT 'signal backends', 'member of pg_signal_backend (can cancel/terminate oth
 def write_capabilities(db: Database) -> pd.DataFrame:
     """What the session's role could change here (empty when it is a true reader): capability, detail."""
     return db.query(WRITE_CAPABILITIES_SQL)
+
+
+@check("safety.read-only-role", hint="grant the reader role pg_monitor (it reads pg_roles and privileges)")
+def check_read_only_role(db: Database, dsn_env: str = "DATABASE_URL") -> pd.DataFrame:
+    """Conclude whether the role behind ``dsn_env`` could change the database (it should be a reader)."""
+    found = write_capabilities(db)
+    if not len(found):
+        return conclude(
+            "pass", f"The read session's role (${dsn_env}) cannot change the database", evidence=found
+        )
+    what = "; ".join(f"{r.capability}: {r.detail}" for r in found.itertuples())
+    return conclude(
+        "warn",
+        f"The read session's role (${dsn_env}) can change the database",
+        severity="P3",
+        detail=f"{what}. Only the role makes a run read-only: point {dsn_env} at a reader role "
+        "(pg_read_all_data + pg_monitor, README 'Read-only by privilege') and give writes their own "
+        "writer_database_url_env.",
+        evidence=found,
+    )

@@ -81,15 +81,13 @@ def connect(
     lock_timeout_ms: int = 5_000,
     connect_timeout_s: int = 10,
     application_name: str | None = None,
-    check_role: bool | None = None,
 ) -> Database:
     """Open a session on the database whose URL is in env var ``dsn`` (or a resolved Secret).
 
     Read-only unless ``read_only=False`` (gated actions); statement and lock
     timeouts are set at connection start so that they hold for every statement.
     The read-only setting is defence in depth only: what guards the database is
-    the role. A read session (``check_role``, on by default for read sessions)
-    records a finding when its role could change the database.
+    the role (see ``opsnb.postgres.roles.check_read_only_role``).
     """
     url = dsn if isinstance(dsn, Secret) else secret(dsn)
     name = application_name or f"opsnb/{context.runbook()}"
@@ -106,34 +104,4 @@ def connect(
         )
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot connect to ${url.name}: " + _one_line(exc)) from None
-    db = Database(conn, read_only)
-    if read_only if check_role is None else check_role:
-        note_role_can_write(db, url.name)
-    return db
-
-
-def note_role_can_write(db: Database, dsn_name: str) -> None:
-    """Record a P3 finding when the role behind ``dsn_name`` could write (it should be a reader role)."""
-    from opsnb import findings
-    from opsnb.postgres.roles import write_capabilities
-
-    check = "safety.read-only-role"
-    try:
-        found = write_capabilities(db)
-    except DatabaseError as exc:
-        findings.add("P3", f"Could not check whether ${dsn_name}'s role can write", str(exc), check=check)
-        return
-    findings.clear_check(check)
-    if not len(found):
-        findings.ok(f"The read session's role (${dsn_name}) cannot change the database", check=check)
-    else:
-        what = "; ".join(f"{r.capability}: {r.detail}" for r in found.itertuples())
-        findings.add(
-            "P3",
-            f"The read session's role (${dsn_name}) can change the database",
-            f"{what}. Only the role makes a run read-only: point {dsn_name} at a reader role "
-            "(pg_read_all_data + pg_monitor, see README 'A reader role') and give writes their own "
-            "writer_*_env variable.",
-            evidence=found,
-            check=check,
-        )
+    return Database(conn, read_only)

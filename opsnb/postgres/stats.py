@@ -3,12 +3,19 @@
 One function, one SQL statement (PgHero's model). ``check_*`` functions run one of them, turn the result
 into findings and return the table the notebook shows. A check the role is not allowed to run becomes an
 ``info`` finding (what a Neon user without superuser sees), never an error.
+
+Also the helpers every module builds its SQL with: statements are psycopg.sql objects (identifiers through
+sql.Identifier, values as parameters), a name that arrives as a parameter is looked up in the catalog before
+any SQL names it (``require_table``), and ``shown`` renders a statement as text for a person to read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from psycopg import sql
 
 from opsnb import findings
 from opsnb.postgres.session import Database, DatabaseError
@@ -175,3 +182,103 @@ def check_cache_hit_rates(db: Database, min_hit_rate_pct: float = 99.0, min_bloc
         else:
             findings.ok(f"{row.kind.capitalize()} cache hit rate {row.hit_rate_pct} %", check=check)
     return df
+
+
+# --- names from parameters, and SQL shown to a person ---------------------------------------------------
+
+# relkinds whose rows can be counted: tables, partitioned tables, views, materialized views, foreign tables
+READABLE_KINDS = ("r", "p", "v", "m", "f")
+TABLE_KINDS = ("r", "p")
+
+
+class UnknownName(LookupError):
+    """A table or column named by a parameter is not in the database's catalog (no SQL was built from it)."""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A relation found in the catalog for a name given as a parameter."""
+
+    oid: int
+    schema: str
+    name: str
+    given: str  # the name as the parameter spelled it
+    qualified: bool  # True when ``given`` named the schema
+
+    @property
+    def ident(self) -> sql.Identifier:
+        """The schema-qualified identifier, the only form statements use."""
+        return sql.Identifier(self.schema, self.name)
+
+    @property
+    def label(self) -> str:
+        """How findings name it: quoted, and schema-qualified only when the parameter was."""
+        return shown(self.ident if self.qualified else sql.Identifier(self.name))
+
+
+def resolve_table(db: Database, name: str, kinds: Sequence[str] = READABLE_KINDS) -> Table | None:
+    """The relation ``name`` refers to, or None: ``schema.table`` (exact, case-sensitive names), else a bare
+    table name looked up along the search path the way PostgreSQL resolves it. Only catalog lookups with
+    parameters run here, so a hostile name can only fail to match."""
+    if not isinstance(name, str) or not name or "\x00" in name:
+        return None
+    # every dot could separate schema from table ("a.b.c" may be schema "a" + table "b.c" or "a.b" + "c")
+    splits = [(name[:i], name[i + 1 :]) for i, ch in enumerate(name) if ch == "."]
+    for schema, table in splits:
+        rows = db.rows(
+            "SELECT c.oid::bigint AS oid, n.nspname AS schema, c.relname AS name "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s AND c.relkind::text = ANY(%s)",
+            (schema, table, list(kinds)),
+        )
+        if rows:
+            return Table(int(rows[0]["oid"]), rows[0]["schema"], rows[0]["name"], name, True)
+    rows = db.rows(
+        "SELECT c.oid::bigint AS oid, n.nspname AS schema, c.relname AS name "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relname = %s AND c.relkind::text = ANY(%s) AND n.nspname = ANY(current_schemas(true)) "
+        "ORDER BY array_position(current_schemas(true), n.nspname) LIMIT 1",
+        (name, list(kinds)),
+    )
+    if rows:
+        return Table(int(rows[0]["oid"]), rows[0]["schema"], rows[0]["name"], name, False)
+    return None
+
+
+def require_table(db: Database, name: str, kinds: Sequence[str] = READABLE_KINDS) -> Table:
+    """resolve_table(), or UnknownName('table "X" does not exist in database Y')."""
+    found = resolve_table(db, name, kinds)
+    if found is None:
+        raise UnknownName(
+            f'table "{name}" does not exist in database {db.scalar("SELECT current_database()")}'
+        )
+    return found
+
+
+def require_column(db: Database, table: Table, column: str) -> str:
+    """``column`` when ``table`` has it (exact name), else UnknownName."""
+    if isinstance(column, str) and column and "\x00" not in column:
+        if db.scalar(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s AND attname = %s AND attnum > 0 "
+            "AND NOT attisdropped",
+            (table.oid, column),
+        ):
+            return column
+    raise UnknownName(f'column "{column}" does not exist in table {shown(table.ident)}')
+
+
+def shown(statement: sql.Composable, params: Sequence[Any] = ()) -> str:
+    """Text of ``statement`` for a person to read (a plan, a finding), never for running: what runs is the
+    Composable itself with its parameters. ``params`` take the place of its sql.Placeholder()s, as literals,
+    so a plan shows the values the statement will get."""
+    values = iter(params)
+
+    def bind(part: sql.Composable) -> sql.Composable:
+        if isinstance(part, sql.Placeholder) and params:
+            return sql.Literal(next(values))
+        if isinstance(part, sql.Composed):
+            return sql.Composed([bind(p) for p in part])
+        return part
+
+    # no connection: psycopg quotes identifiers and literals with its own rules (standard strings)
+    return bind(statement).as_string(None)

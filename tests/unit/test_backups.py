@@ -10,6 +10,7 @@ import sys
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from opsnb import backups, findings
 
@@ -150,6 +151,19 @@ def _filtered(chunk_size: int) -> tuple[bytes, backups.PlainFilter]:
         + filt.finish()
     )
     return out, filt
+
+
+def test_table_names_with_spaces_and_quotes_from_toc_and_plain_dump():
+    listing = '215; 1259 16386 TABLE public we;ird "na me" app\n216; 0 16386 TABLE DATA public Order app\n'
+    assert [(e["schema"], e["name"]) for e in backups.parse_toc(listing) if e["desc"] == "TABLE"] == [
+        ("public", 'we;ird "na me"')
+    ]
+    filt = backups.PlainFilter(superuser=True, trusted=set())
+    filt.feed(
+        b'CREATE TABLE public."we;ird ""na me""" (\n    id integer\n);\nCREATE TABLE public.plain (\n);\n'
+    )
+    filt.finish()
+    assert filt.tables == ['public.we;ird "na me"', "public.plain"]
 
 
 def test_plain_filter_skips_owner_grant_and_untrusted_extension_but_not_copy_data():
@@ -399,3 +413,81 @@ def test_pg_restore_missing_binary_is_a_child_failure(tmp_path):
             [str(tmp_path / "nope" / "pg_restore"), "--list"], env=dict(os.environ), timeout_s=5
         )
     assert "cannot start" in err.value.stderr
+
+
+# --- key tables are names looked up in the catalog, never SQL ---------------------------------------------
+
+# the issue's key_tables value, completed so that pasted into 'SELECT count(*) FROM "{t}"' it runs: it ends
+# the count, lifts the session's read-only default, commits and changes a row of the source database
+INJECTION = (
+    'Product" WHERE false; SET default_transaction_read_only = off; COMMIT; '
+    'UPDATE "Product" SET id = -id WHERE id = 1; SELECT count(*) FROM "Product'
+)
+WEIRD = 'we;ird "na me"'
+
+
+def _product_checksum(url: str) -> str:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            """SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM "Product" t"""
+        ).fetchone()[0]
+
+
+def _restore(pg_cluster, dump, key_tables):
+    return backups.restore_and_verify(
+        dump.path,
+        maint_database_url_env="OPSNB_TEST_MAINT_URL",
+        database_url_env="OPSNB_TEST_SRC_URL",
+        pg_bindir=str(pg_cluster.bindir),
+        key_tables=key_tables,
+    )
+
+
+def test_injected_key_table_changes_nothing_and_is_reported_unknown(pg_cluster, source_db, tmp_path):
+    dump = _dump(pg_cluster, tmp_path)
+    before = _product_checksum(source_db)
+    result = _restore(pg_cluster, dump, ["Product", INJECTION])
+    assert _product_checksum(source_db) == before  # no row of the source changed
+    assert result.restored, result.error
+    counts = result.counts.set_index("table")
+    assert counts.loc["Product", "restored"] == 50 and counts.loc["Product", "ok"]
+    assert counts.loc[INJECTION, "rule"] == "unknown table" and counts.loc[INJECTION, "restored"] == -1
+    note = f'table "{INJECTION}" does not exist in database src'
+    assert result.unknown_tables == [note]
+    (unknown,) = [f for f in findings.all_findings() if f.title == "key table not found"]
+    assert unknown.severity == "P2" and unknown.detail.startswith(note)
+    titles = [f.title for f in findings.all_findings()]
+    assert "row counts off after restore" not in titles  # a wrong name is not a broken backup
+    assert "row counts of key tables as expected" in titles
+    assert result.dropped and _scratch_dbs(pg_cluster) == []
+
+
+@pytest.mark.parametrize("fmt", ["custom", "plain-gzip"])
+def test_odd_and_schema_qualified_key_tables_are_counted(pg_cluster, source_db, tmp_path, fmt):
+    with psycopg.connect(source_db, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE {weird} (id int primary key); INSERT INTO {weird} SELECT generate_series(1, 7);"
+                "CREATE SCHEMA audit; CREATE TABLE audit.{event} (id int primary key);"
+                "INSERT INTO audit.{event} SELECT generate_series(1, 12)"
+            ).format(weird=sql.Identifier(WEIRD), event=sql.Identifier("Event"))
+        )
+    dump = backups.dump_database("OPSNB_TEST_SRC_URL", tmp_path, fmt=fmt, pg_bindir=str(pg_cluster.bindir))
+    result = _restore(pg_cluster, dump, [WEIRD, "audit.Event", "public.Order"])
+    assert result.restored, result.error
+    assert {"audit.Event", f"public.{WEIRD}"} <= set(result.expected_tables) and result.missing_tables == []
+    rows = {r["table"]: (r["restored"], r["source"], r["ok"]) for r in result.counts.to_dict("records")}
+    assert rows == {WEIRD: (7, 7, True), "audit.Event": (12, 12, True), "public.Order": (300, 300, True)}
+    titles = [f.title for f in findings.all_findings()]
+    assert "row counts of key tables as expected" in titles
+    assert "row counts off after restore" not in titles and "key table not found" not in titles
+
+
+def test_key_table_missing_from_the_restore_is_still_p1(pg_cluster, source_db, tmp_path):
+    dump = _dump(pg_cluster, tmp_path)
+    with psycopg.connect(source_db, autocommit=True) as conn:
+        conn.execute('CREATE TABLE "Late" (id int); INSERT INTO "Late" VALUES (1)')  # after the backup
+    result = _restore(pg_cluster, dump, ["Late"])
+    (off,) = [f for f in findings.all_findings() if f.title == "row counts off after restore"]
+    assert off.severity == "P1"
+    assert f'table "Late" does not exist in database {result.scratch}' in off.detail

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from psycopg import sql
 from unit.pg_shop import titles
 
 from opsnb import findings
@@ -24,9 +25,13 @@ def test_filter_columns_and_suggested_index():
     assert indexes.filter_columns("(status = 'x'::text)", cols) == ["status"]
     assert indexes.filter_columns('("createdAt" < (now() - $1::interval))', cols) == ["createdAt"]
     assert indexes.filter_columns('("userIdx" = $1)', cols) == []
-    name, sql = indexes.suggested_index("public", "Order", "userId")
+    assert indexes.filter_columns('("we;ird ""col""" = $1)', ['we;ird "col"', "id"]) == ['we;ird "col"']
+    name, statement = indexes.suggested_index("public", "Order", "userId")
     assert name == "Order_userId_idx"
-    assert sql == 'CREATE INDEX CONCURRENTLY IF NOT EXISTS "Order_userId_idx" ON "public"."Order" ("userId")'
+    assert isinstance(statement, sql.Composed)
+    assert statement.as_string(None) == (
+        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "Order_userId_idx" ON "public"."Order" ("userId")'
+    )
 
 
 def test_missing_index_found_then_gone_once_created(shop, monkeypatch):
@@ -76,13 +81,20 @@ def test_failed_concurrent_build_leaves_no_invalid_index(shop):
         with pytest.raises(Exception, match="could not create unique index"):
             indexes.create_index(
                 rw,
-                'CREATE UNIQUE INDEX CONCURRENTLY "Order_dup_idx" ON "Order" ("userId")',
+                sql.SQL("CREATE UNIQUE INDEX CONCURRENTLY {} ON {} ({})").format(
+                    sql.Identifier("Order_dup_idx"),
+                    sql.Identifier("public", "Order"),
+                    sql.Identifier("userId"),
+                ),
                 "public",
                 "Order_dup_idx",
             )
         assert rw.scalar("""SELECT to_regclass('"Order_dup_idx"') IS NULL""")
         with pytest.raises(ValueError):
-            indexes.create_index(rw, 'DROP TABLE "Order"', "public", "x")
+            indexes.create_index(rw, sql.SQL('DROP TABLE "Order"'), "public", "x")
+        with pytest.raises(TypeError):  # text is never run: only a composed statement
+            indexes.create_index(rw, 'CREATE INDEX CONCURRENTLY "x" ON "Order" ("id")', "public", "x")
+        assert rw.scalar("""SELECT to_regclass('"x"') IS NULL""")
 
 
 def test_invalid_unused_and_duplicate_indexes(shop):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from psycopg import sql
 from unit.pg_shop import titles
 
 from opsnb.postgres import connect, space
@@ -75,8 +76,17 @@ def test_archive_moves_rows_in_one_transaction(shop, monkeypatch):
 
 
 def test_archive_statement_names_columns():
-    sql = space.archive_statement(["id", "createdAt"], "Order", "OrderArchive", "createdAt")
-    assert sql == (
-        'WITH moved AS (DELETE FROM "Order" WHERE "createdAt" < now() - %s::interval RETURNING "id", "createdAt") '
-        'INSERT INTO "OrderArchive" ("id", "createdAt") SELECT "id", "createdAt" FROM moved'
+    statement = space.archive_statement(
+        ["id", "createdAt"],
+        sql.Identifier("public", "Order"),
+        sql.Identifier("public", "OrderArchive"),
+        "createdAt",
     )
+    assert isinstance(statement, sql.Composed)
+    assert statement.as_string(None) == (
+        'WITH moved AS (DELETE FROM "public"."Order" WHERE "createdAt" < now() - %s::interval '
+        'RETURNING "id", "createdAt") '
+        'INSERT INTO "public"."OrderArchive" ("id", "createdAt") SELECT "id", "createdAt" FROM moved'
+    )
+    with pytest.raises(TypeError):  # a plain str would have been quoted as a literal
+        space.archive_statement(["id"], "Order", sql.Identifier("OrderArchive"), "createdAt")
