@@ -300,7 +300,7 @@ def create_index(db: Database, statement: sql.Composable, schema: str, index_nam
     return f"created {index_name}"
 
 
-def offer_indexes(diagnosis, database_url_env: str, timeout_s: int = 600) -> list[dict[str, Any]]:
+def offer_indexes(diagnosis, writer_database_url_env: str, timeout_s: int = 600) -> list[dict[str, Any]]:
     """A gated action per suggested index: CREATE INDEX CONCURRENTLY on a separate read-write session."""
     from opsnb.actions import action
     from opsnb.postgres.session import connect
@@ -317,12 +317,12 @@ def offer_indexes(diagnosis, database_url_env: str, timeout_s: int = 600) -> lis
             shown(statement),
             "CONCURRENTLY: reads and writes continue while it builds; it waits for transactions open on the "
             "table (terminate idle-in-transaction sessions first) and leaves no invalid index if it fails",
-            f"runs on its own read-write autocommit session as ${database_url_env}, timeout {timeout_s} s",
+            f"runs on its own read-write autocommit session as ${writer_database_url_env}, timeout {timeout_s} s",
         ]
 
         def apply(statement=statement, name=name, schema=schema):
             with connect(
-                database_url_env,
+                writer_database_url_env,
                 read_only=False,
                 statement_timeout_ms=timeout_s * 1000,
                 lock_timeout_ms=timeout_s * 1000,

@@ -472,7 +472,7 @@ def stop_backends(db: Database, targets) -> list[dict[str, Any]]:
     return done
 
 
-def offer_stop_backends(targets, database_url_env: str) -> dict[str, Any] | None:
+def offer_stop_backends(targets, writer_database_url_env: str) -> dict[str, Any] | None:
     """Gated action: cancel the long-running and terminate the idle-in-transaction backends listed."""
     from opsnb.actions import action
     from opsnb.postgres.session import connect
@@ -490,7 +490,7 @@ def offer_stop_backends(targets, database_url_env: str) -> dict[str, Any] | None
     )
 
     def apply():
-        with connect(database_url_env, read_only=False) as rw:
+        with connect(writer_database_url_env, read_only=False) as rw:
             return stop_backends(rw, targets)
 
     return action(f"Stop {len(targets)} runaway backend(s)", plan, apply)

@@ -185,7 +185,7 @@ def check_archive_candidates(
 
 def offer_archive(
     found: dict[str, Any],
-    database_url_env: str,
+    writer_database_url_env: str,
     table: str = "Order",
     archive: str = "OrderArchive",
     column: str = "createdAt",
@@ -207,7 +207,7 @@ def offer_archive(
     n = int(cand.iloc[0]["rows"])
     cascades = [] if refs is None else refs[refs["on_delete"] == "cascade"]["referencing_table"].tolist()
     # the plan quotes the statement that will run, built from catalog names on a read-only session
-    with connect(database_url_env) as db:
+    with connect(writer_database_url_env) as db:
         try:
             src, dst, statement = _archive_move(db, table, archive, column)
         except UnknownName as exc:
@@ -240,7 +240,7 @@ def offer_archive(
         plan.append(f"fails and changes nothing if rows of {', '.join(restricts)} still reference them")
 
     def apply():
-        with connect(database_url_env, read_only=False, statement_timeout_ms=600_000) as rw:
+        with connect(writer_database_url_env, read_only=False, statement_timeout_ms=600_000) as rw:
             return archive_rows(rw, table, archive, column, older_than)
 
     return action(f"Archive {label} rows older than {older_than} to {archive_label}", plan, apply)
