@@ -723,12 +723,47 @@ def _custom_key(key: str, meta: dict[str, str]) -> bool:
     return meta.get("format") == "custom" or key.endswith((".dump", ".backup", ".pgdump"))
 
 
+WORK_DIR_PREFIX = "opsnb-restore-"
+OWNER_FILE = ".owner.json"
+
+
 def work_dir(base: str = "") -> Path:
-    """A private folder for this run's downloaded file (under ``base`` or the system temp dir)."""
+    """A private folder for this run's downloaded file (under ``base`` or the system temp dir).
+
+    It records its owner (host, kernel pid, start time) so that a later run can tell a folder left by a
+    killed run from one a running run still uses.
+    """
     root = Path(base) if base else Path(tempfile.gettempdir())
-    path = root / f"opsnb-restore-{sanitize(context.run_id())}-{_PROCESS_TOKEN}"
+    path = root / f"{WORK_DIR_PREFIX}{sanitize(context.run_id())}-{_PROCESS_TOKEN}"
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (path / OWNER_FILE).write_text(json.dumps(owner_stamp()))
     return path
+
+
+def owner_stamp() -> dict[str, Any]:
+    """Who made a scratch database or work folder: host, kernel pid, run id, start time (UTC epoch)."""
+    import socket
+
+    return {"host": socket.gethostname(), "pid": os.getpid(), "run": context.run_id(), "started": time.time()}
+
+
+def owner_is_gone(owner: dict[str, Any] | None, *, max_age_s: float) -> bool:
+    """True when the owner cannot still be using it: its process on this host is dead, or it is older
+    than ``max_age_s`` (another host's run, which we cannot see, is given that long)."""
+    import socket
+
+    if not isinstance(owner, dict):
+        return False
+    if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int):
+        try:
+            os.kill(owner["pid"], 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, another user's
+            return False
+        return False
+    started = owner.get("started")
+    return isinstance(started, (int, float)) and time.time() - started > max_age_s
 
 
 def fetch(s3, backup: Backup | None, dest_dir: str | Path) -> Transfer | None:
@@ -1163,6 +1198,12 @@ def restore_and_verify(
         admin.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(guard_scratch(scratch)))
         )
+        # The owner goes with the database: a later run drops it if this kernel is killed before its DROP.
+        admin.execute(
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(guard_scratch(scratch)), sql.Literal(json.dumps(owner_stamp()))
+            )
+        )
         result.phases["create"] = time.monotonic() - t
         env = libpq_env(maint, dbname=guard_scratch(scratch))
         t = time.monotonic()
@@ -1490,6 +1531,72 @@ def check_leftovers(maint_database_url_env: str):
     else:
         findings.ok("no scratch database left on the server", check="restore.leftovers")
     return table
+
+
+STALE_AFTER_S = 24 * 3600  # a scratch database or folder of another host's run is left alone this long
+
+
+@findings.check("restore.interrupted-runs", essential=False)
+def remove_leftovers(maint_database_url_env: str = "", work_base: str = "", max_age_s: float = STALE_AFTER_S):
+    """Remove the scratch databases and download folders of earlier runs that were killed before their own
+    cleanup (whose kernel is gone, or older than ``max_age_s``); conclude what was removed."""
+    import shutil
+
+    import pandas as pd
+
+    rows = []
+    root = Path(work_base) if work_base else Path(tempfile.gettempdir())
+    for folder in sorted(root.glob(WORK_DIR_PREFIX + "*")):
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        try:
+            owner = json.loads((folder / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            owner = None
+        if owner is None and time.time() - folder.stat().st_mtime > max_age_s:
+            owner = {"started": folder.stat().st_mtime}
+        if owner_is_gone(owner, max_age_s=max_age_s):
+            shutil.rmtree(folder, ignore_errors=True)
+            rows.append({"kind": "download folder", "name": str(folder), "owner run": owner.get("run", "?")})
+    if maint_database_url_env:
+        rows += _drop_stale_scratch(maint_database_url_env, max_age_s)
+    table = pd.DataFrame(rows, columns=["kind", "name", "owner run"])
+    if not rows:
+        return findings.conclude("pass", "No leftovers of interrupted runs", evidence=table)
+    return findings.conclude(
+        "pass",
+        f"Removed {len(rows)} leftover(s) of interrupted runs",
+        detail="; ".join(f"{r['kind']} {r['name']}" for r in rows),
+        evidence=table,
+    )
+
+
+def _drop_stale_scratch(maint_database_url_env: str, max_age_s: float) -> list[dict[str, Any]]:
+    """Drop scratch databases this role owns whose creating kernel is gone; what was dropped."""
+    from psycopg import sql
+
+    dropped = []
+    with _maint_db(maint_database_url_env) as db:
+        found = db.rows(
+            "SELECT d.datname, shobj_description(d.oid, 'pg_database') AS owner "
+            "FROM pg_database d WHERE d.datname LIKE %s AND d.datdba = "
+            "(SELECT oid FROM pg_roles WHERE rolname = current_user) ORDER BY 1",
+            (SCRATCH_PREFIX + "%",),
+        )
+        for row in found:
+            try:
+                owner = json.loads(row["owner"] or "")
+            except ValueError:
+                owner = None
+            if not owner_is_gone(owner, max_age_s=max_age_s):
+                continue
+            # The name comes from pg_database and must carry the scratch prefix: never the live database.
+            name = row["datname"]
+            if not re.fullmatch(SCRATCH_PREFIX + r"[a-z0-9_]{1,49}", name):
+                continue
+            db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            dropped.append({"kind": "scratch database", "name": name, "owner run": owner.get("run", "?")})
+    return dropped
 
 
 def scratch_databases(maint_database_url_env: str) -> list[str]:

@@ -491,3 +491,74 @@ def test_key_table_missing_from_the_restore_is_still_p1(pg_cluster, source_db, t
     (off,) = [f for f in findings.all_findings() if f.title == "row counts off after restore"]
     assert off.severity == "P1"
     assert f'table "Late" does not exist in database {result.scratch}' in off.detail
+
+
+# --- leftovers of killed runs ----------------------------------------------------------------------------
+
+
+def _dead_pid() -> int:
+    import subprocess
+
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_later_run_removes_what_a_killed_run_left(pg_cluster, monkeypatch, tmp_path) -> None:
+    """A SIGKILLed kernel leaves its scratch database and download folder; the next run removes both,
+    says so, and leaves a live run's alone."""
+    import json
+    import socket
+
+    monkeypatch.setenv("OPSNB_TEST_MAINT_URL", pg_cluster.dsn)
+    host = socket.gethostname()
+    dead = {"host": host, "pid": _dead_pid(), "run": "killedrun01", "started": 0}
+    alive = {"host": host, "pid": os.getpid(), "run": "liverun0001", "started": 0}
+    with psycopg.connect(pg_cluster.dsn, autocommit=True) as conn:
+        for name, owner in (("opsnb_restore_killedrun01", dead), ("opsnb_restore_liverun0001", alive)):
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                    sql.Identifier(name), sql.Literal(json.dumps(owner))
+                )
+            )
+    for name, owner in (("killedrun01-x", dead), ("liverun0001-y", alive)):
+        folder = tmp_path / f"{backups.WORK_DIR_PREFIX}{name}"
+        folder.mkdir()
+        (folder / "backup.dump").write_bytes(b"PGDMP" + b"\0" * 100)
+        (folder / backups.OWNER_FILE).write_text(json.dumps(owner))
+
+    table = backups.remove_leftovers("OPSNB_TEST_MAINT_URL", str(tmp_path))
+
+    assert sorted(table["name"].str.rsplit("/", n=1).str[-1]) == [
+        "opsnb-restore-killedrun01-x",
+        "opsnb_restore_killedrun01",
+    ]
+    assert not (tmp_path / "opsnb-restore-killedrun01-x").exists()
+    assert (tmp_path / "opsnb-restore-liverun0001-y").exists()
+    with psycopg.connect(pg_cluster.dsn, autocommit=True) as conn:
+        names = {
+            r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'opsnb_restore_%'")
+        }
+        conn.execute("DROP DATABASE opsnb_restore_liverun0001")
+    assert names == {"opsnb_restore_liverun0001"}
+    [c] = findings.all_conclusions()
+    assert (
+        c.check == "restore.interrupted-runs"
+        and c.status == "pass"
+        and c.title.startswith("Removed 2 leftover")
+    )
+
+
+def test_leftover_cleanup_never_touches_other_databases(pg_cluster, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("OPSNB_TEST_MAINT_URL", pg_cluster.dsn)
+    with psycopg.connect(pg_cluster.dsn, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS shop_keep")
+        conn.execute("CREATE DATABASE shop_keep")
+        conn.execute('COMMENT ON DATABASE shop_keep IS \'{"host": "x", "pid": 1, "started": 0}\'')
+    backups.remove_leftovers("OPSNB_TEST_MAINT_URL", str(tmp_path))
+    with psycopg.connect(pg_cluster.dsn, autocommit=True) as conn:
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = 'shop_keep'").fetchone()
+        conn.execute("DROP DATABASE shop_keep")
+    assert findings.all_conclusions()[0].title == "No leftovers of interrupted runs"
