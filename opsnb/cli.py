@@ -191,12 +191,16 @@ def _valid_runbook_names() -> list[str]:
 
 def cmd_demo(args) -> int:
     from opsnb.sandbox.cli import main as sandbox_main
+    from opsnb.sandbox.faults import demonstrating_runbooks, planted_note
 
     print("opsnb demo: starting the sandbox with its planted trouble…", flush=True)
     up = ["up", "--faults", "all"] + (["--scale", str(args.scale)] if args.scale else [])
     code = sandbox_main(up)
     if code != 0:
         return code
+    print("Planted in the shop, and the runbook that should find it:")
+    for runbook in demonstrating_runbooks():
+        print(f"  {runbook:<16} {planted_note(runbook)}", flush=True)
     run_args = argparse.Namespace(
         runbook=None, all=True, env="sandbox", param=[], incident="DEMO", timeout=600, allow_writes=False
     )

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from opsnb.inspection import runbook_names
+from opsnb.inspection import scan_runbooks
 from opsnb.paths import outputs_dir
 from opsnb.runner import plan_run
 
@@ -51,10 +51,14 @@ def kernel_environment(env: str) -> dict[str, str]:
 
 
 def open_lab(env: str) -> int:
-    """Prepare every runbook for ``env`` and start JupyterLab on them."""
+    """Prepare every valid runbook for ``env`` and start JupyterLab on them."""
     dest = outputs_dir() / "lab" / env
-    for name in runbook_names():
-        prepare(name, env, dest)
+    runbooks, invalid = scan_runbooks()
+    for name, reason in invalid.items():
+        # One broken notebook must not keep the engineer out of all the others.
+        print(f"opsnb: skipping '{name}': not a valid runbook: {reason}", file=sys.stderr)
+    for runbook in runbooks:
+        prepare(runbook.name, env, dest)
     print(f"runbooks prepared for '{env}' in {dest}")
     child_env = {**os.environ, **kernel_environment(env)}
     command = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={dest}"]

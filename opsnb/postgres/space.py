@@ -185,6 +185,7 @@ def check_archive_candidates(
 
 def offer_archive(
     found: dict[str, Any],
+    database_url_env: str,
     writer_database_url_env: str,
     table: str = "Order",
     archive: str = "OrderArchive",
@@ -207,7 +208,7 @@ def offer_archive(
     n = int(cand.iloc[0]["rows"])
     cascades = [] if refs is None else refs[refs["on_delete"] == "cascade"]["referencing_table"].tolist()
     # the plan quotes the statement that will run, built from catalog names on a read-only session
-    with connect(writer_database_url_env) as db:
+    with connect(database_url_env) as db:
         try:
             src, dst, statement = _archive_move(db, table, archive, column)
         except UnknownName as exc:

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from . import manager
+from . import faults, manager
 
 EXIT_OK, EXIT_UNHEALTHY, EXIT_USAGE, EXIT_COMPONENT = 0, 1, 3, 4
 
@@ -30,6 +30,13 @@ def _scale(value: str) -> int:
     if number < 100:
         raise argparse.ArgumentTypeError("must be at least 100")
     return number
+
+
+def _fault_list() -> str:
+    """One line per registered fault: name, what it plants, the runbook that should find it."""
+    return "\n".join(
+        f"  {fault.name:<20} {fault.plants} (→ {fault.runbook})" for fault in faults.REGISTRY.values()
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--faults",
         default=None,
         metavar="all|none|a,b",
-        help=f"faults to plant (default for a fresh sandbox: all). Names: {', '.join(manager.FAULTS)}",
+        help=f"faults to plant (default for a fresh sandbox: all). Names: {', '.join(faults.FAULTS)}",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p = sub.add_parser(
@@ -81,9 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "fault",
         help="switch a planted fault on or off (no restart needed)",
-        description=f"Faults: {', '.join(manager.FAULTS)}.",
+        description="Switch a planted fault; the shop follows at once. Faults (→ the runbook that finds it):\n"
+        + _fault_list(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("name", choices=manager.FAULTS, metavar="NAME", help=", ".join(manager.FAULTS))
+    p.add_argument("name", choices=faults.FAULTS, metavar="NAME", help=", ".join(faults.FAULTS))
     p.add_argument("state", choices=("on", "off"), metavar="on|off")
     return parser
 
@@ -156,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "fault":
             states = manager.set_fault(args.name, args.state == "on")
             on = [f for f, v in states.items() if v]
-            print(f"fault {args.name} {args.state}; faults on: {', '.join(on) if on else 'none'}")
+            plants = faults.get(args.name).plants
+            print(f"fault {args.name} {args.state} ({plants}); faults on: {', '.join(on) if on else 'none'}")
             return EXIT_OK
     except manager.UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

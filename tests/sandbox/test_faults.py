@@ -16,7 +16,7 @@ import psycopg
 import pytest
 import stripe
 
-from opsnb.sandbox import manager
+from opsnb.sandbox import manager, processes, state
 from opsnb.sandbox.stripe_api import sign_payload
 
 ENV_KEYS = [
@@ -211,12 +211,12 @@ def test_idle_in_transaction_fault(sandbox) -> None:
     )
     assert _query(sandbox.database_url, sql)[0][0] == 1
     with sandbox.faults(idle_in_transaction=False):
-        assert manager._wait(lambda: _query(sandbox.database_url, sql)[0][0] == 0, 5)
+        assert processes.wait_for(lambda: _query(sandbox.database_url, sql)[0][0] == 0, 5)
     assert _query(sandbox.database_url, sql)[0][0] == 1
 
 
 def _stuck(sandbox) -> int:
-    planted = manager._load(manager.Paths())["facts"]["planted"]
+    planted = state.load(state.Paths())["facts"]["planted"]
     ids = [o["id"] for o in planted if o["kind"] == "stuck"]
     return _query(
         sandbox.database_url, "SELECT count(*) FROM \"Order\" WHERE status = 'pending' AND id = ANY(%s)", ids
@@ -287,7 +287,7 @@ def test_signed_webhook_round_trip(sandbox, sc: stripe.StripeClient) -> None:
         }
     )
     secret_now = manager.read_env()["STRIPE_WEBHOOK_SECRET"]
-    old_secret = manager._load(manager.Paths())["secrets"]["webhook_secret_old"]
+    old_secret = state.load(state.Paths())["secrets"]["webhook_secret_old"]
     stale = sign_payload(payload, old_secret, timestamp=int(time.time()) - 3600)
     r = httpx.post(hook, content=payload, headers={"Stripe-Signature": stale})
     assert r.status_code == 400 and "Timestamp outside the tolerance zone" in r.text

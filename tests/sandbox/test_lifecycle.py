@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from opsnb.sandbox import cli, manager
+from opsnb.sandbox import cli, manager, processes, state
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def _health(rows: list[dict]) -> dict[str, str]:
 
 
 def _pid_alive(pid: int) -> bool:
-    return manager._alive(pid)
+    return processes.alive(pid)
 
 
 def test_up_twice_stale_heal_keep_down(own_state: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -51,7 +51,7 @@ def test_up_twice_stale_heal_keep_down(own_state: Path, capsys: pytest.CaptureFi
     # a killed component is reported stale, status exits 1, up restarts only it
     shop_pid = next(r["pid"] for r in second["components"] if r["name"] == "shop")
     os.kill(shop_pid, signal.SIGKILL)
-    assert manager._wait(lambda: not _pid_alive(shop_pid), 5)
+    assert processes.wait_for(lambda: not _pid_alive(shop_pid), 5)
     rows = manager.status()
     assert _health(rows)["shop"] == "stale" and _health(rows)["postgres"] == "healthy"
     assert f"pid {shop_pid} is not running" in next(r["detail"] for r in rows if r["name"] == "shop")
@@ -85,7 +85,7 @@ def test_up_twice_stale_heal_keep_down(own_state: Path, capsys: pytest.CaptureFi
 
     # down: every process gone, data removed
     pids = [r["pid"] for r in manager.status() if r["pid"]]
-    pg_folder = Path(manager._load(manager.Paths())["pg"]["folder"])
+    pg_folder = Path(state.load(state.Paths())["pg"]["folder"])
     manager.down()
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(_pid_alive(p) for p in pids):

@@ -39,7 +39,7 @@ def test_archive_not_offered_when_it_would_cascade(shop, monkeypatch):
     with connect(shop.env) as db:
         found = space.check_archive_candidates(db)
         before = db.scalar('SELECT count(*) FROM "Order"')
-        assert space.offer_archive(found, shop.env) is None
+        assert space.offer_archive(found, shop.env, shop.env) is None
         assert db.scalar('SELECT count(*) FROM "Order"') == before
     assert titles("P3") == ['Archive of "Order" not offered: it would cascade to "OrderItem"']
 
@@ -59,12 +59,12 @@ def test_archive_moves_rows_in_one_transaction(shop, monkeypatch):
     with connect(shop.env) as db:
         found = space.check_archive_candidates(db)
         with pytest.raises(Exception, match="duplicate key"):
-            space.offer_archive(found, shop.env, allow_cascade=True)
+            space.offer_archive(found, shop.env, shop.env, allow_cascade=True)
         assert db.scalar('SELECT count(*) FROM "Order" WHERE "id" = ANY(%s)', (old_ids,)) == len(old_ids)
         db_rw = connect(shop.env, read_only=False)
         db_rw.execute('DELETE FROM "OrderArchive"')
         db_rw.close()
-        entry = space.offer_archive(found, shop.env, allow_cascade=True)
+        entry = space.offer_archive(found, shop.env, shop.env, allow_cascade=True)
         assert (
             entry["status"] == "applied"
             and entry["result"] == f"moved {len(old_ids)} row(s) from Order to OrderArchive"

@@ -213,7 +213,7 @@ def test_archive_parameters_are_checked_before_any_statement(odd_tables, monkeyp
             in (titles("P3"))
         )
         found = space.check_archive_candidates(db)
-        assert space.offer_archive(found, odd_tables.env, archive="OrderArchive2", allow_cascade=True) is None
+        assert space.offer_archive(found, odd_tables.env, odd_tables.env, archive="OrderArchive2", allow_cascade=True) is None
     assert any(
         t.startswith('Archive not offered: table "OrderArchive2" does not exist') for t in titles("P3")
     )
