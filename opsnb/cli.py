@@ -167,7 +167,8 @@ def cmd_run(args) -> int:
             worst = max(worst, manifest["exit_code"])
             if manifest["outcome"] == "INTERRUPTED" or stop.requested:
                 if done < len(plans):
-                    print(f"opsnb: interrupted; not run: {', '.join(p.runbook.name for p in plans[done:])}")
+                    not_run = ", ".join(p.runbook.name for p in plans[done:])
+                    print(f"opsnb: interrupted; not run: {not_run}", file=sys.stderr)
                     worst = max(worst, 4)
                 break
         if plans and (args.all or is_terminal()):  # under cron: only the verdict line

@@ -1,13 +1,21 @@
-"""``outputs/index.html``: every run, newest first, colored by outcome; rewritten atomically."""
+"""``outputs/index.html``: every run, newest first, colored by outcome; rewritten atomically.
+
+Only real files below outputs/ count: symlinks (to manifests or folders elsewhere) and
+hidden folders such as the runs' private ``.work`` are never read or listed.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import html
 import json
+import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
-from opsnb.evidence import write_atomic
+from opsnb.evidence import RefusedPath, ensure_folder, write_atomic
 from opsnb.report import CSS
 
 # Rows tinted by outcome, so a wall of runs reads at a glance.
@@ -20,15 +28,42 @@ ROW_CSS = (
 def load_manifests(outputs: Path) -> list[dict]:
     """Every run manifest under ``outputs`` (unreadable ones skipped), newest first."""
     runs = []
-    for path in outputs.glob("*/*.json"):
+    for path in _manifest_paths(outputs):
         try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
+            manifest = json.loads(_read_regular_file(path))
         except (OSError, ValueError):
             continue
         if isinstance(manifest, dict) and "run_id" in manifest:
             manifest["_html"] = f"{path.parent.name}/{path.stem}.html"
             runs.append(manifest)
     return sorted(runs, key=lambda m: (m.get("started_at", ""), m.get("run_id", "")), reverse=True)
+
+
+def _manifest_paths(outputs: Path) -> Iterator[Path]:
+    """``outputs/<runbook>/*.json``, skipping hidden names and anything reached through a symlink."""
+    for folder in _entries(outputs):
+        if folder.is_dir(follow_symlinks=False):
+            for entry in _entries(Path(folder.path)):
+                if entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
+                    yield Path(entry.path)
+
+
+def _entries(folder: Path) -> list[os.DirEntry]:
+    """The visible entries of ``folder``; none when it cannot be read."""
+    try:
+        with os.scandir(folder) as it:
+            return [e for e in it if not e.name.startswith(".")]
+    except OSError:
+        return []
+
+
+def _read_regular_file(path: Path) -> str:
+    """The text of ``path``; OSError when it is a symlink (swapped in since it was listed) or not a file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        return fh.read().decode("utf-8")
 
 
 def render_index(runs: list[dict]) -> str:
@@ -54,8 +89,30 @@ def render_index(runs: list[dict]) -> str:
 def update_index(outputs: Path) -> Path:
     """Rewrite ``outputs/index.html`` from the manifests, under a lock shared by concurrent runs."""
     outputs.mkdir(parents=True, exist_ok=True)
-    with open(outputs / ".index.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    ensure_folder(outputs)
+    with _locked(outputs / ".index.lock"):
         path = outputs / "index.html"
         write_atomic(path, render_index(load_manifests(outputs)).encode("utf-8"))
     return path
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path``, created if missing.
+
+    Opened without O_TRUNC and never through a symlink: a symlink planted there would
+    otherwise make every run truncate the file it points to.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise RefusedPath(f"{path} is a symbolic link; refusing to open it") from exc
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RefusedPath(f"{path} is not a regular file")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -15,6 +15,13 @@ from runner.workspace import CANARY, CANARY_PASSWORD, Workspace
 EXIT = {"PASS": 0, "WARN": 1, "FAIL": 2, "ERROR": 4, "TIMEOUT": 4, "KERNEL-DIED": 4, "INTERRUPTED": 4}
 
 
+def only_the_verdict_line(stdout: str, stderr: str, outcome: str) -> None:
+    """The terminal got the verdict line and nothing else: no kernel output, no library log line."""
+    assert stderr == "", stderr
+    lines = stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(outcome), stdout
+
+
 def check_bundle(ws: Workspace, runbook: str, outcome: str) -> dict:
     """Exactly one complete bundle for ``runbook`` with ``outcome``; returns its manifest."""
     manifests = ws.bundles(runbook)
@@ -68,6 +75,7 @@ def test_verdicts(workspace: Workspace, severity: str, outcome: str) -> None:
 def test_error_cell(workspace: Workspace) -> None:
     result = workspace.run("run", "error", "--env", "test")
     assert result.returncode == 4
+    only_the_verdict_line(result.stdout, result.stderr, "ERROR")
     manifest = check_bundle(workspace, "error", "ERROR")
     assert "boom: the check blew up" in manifest["error"]
     html = workspace.bundles("error")[0].with_suffix(".html").read_text()
@@ -82,12 +90,15 @@ def test_timeout(workspace: Workspace) -> None:
     manifest = check_bundle(workspace, "timeout", "TIMEOUT")
     assert manifest["failed_cell"] is not None
     assert "2s" in manifest["error"]
+    # nbclient's "Timeout waiting for execute reply" and the kernel's ZMQ traceback stay off the terminal
+    only_the_verdict_line(result.stdout, result.stderr, "TIMEOUT")
 
 
 def test_kernel_died(workspace: Workspace) -> None:
     result = workspace.run("run", "kernel-died", "--env", "test")
     assert result.returncode == 4
     check_bundle(workspace, "kernel-died", "KERNEL-DIED")
+    only_the_verdict_line(result.stdout, result.stderr, "KERNEL-DIED")  # no "Kernel died while waiting…"
 
 
 def test_no_verdict_is_an_error(workspace: Workspace) -> None:
@@ -109,7 +120,8 @@ def test_interrupted_still_writes_bundle(workspace: Workspace) -> None:
     assert proc.returncode == 4, err
     manifest = check_bundle(workspace, "interrupt", "INTERRUPTED")
     assert manifest["failed_cell"] is not None
-    assert "INTERRUPTED" in out
+    only_the_verdict_line(out, err, "INTERRUPTED")  # no [IPKernelApp] lines, no ZMQ traceback
+    assert workspace.work_folders() == []
 
 
 def test_canary_secret_never_written_or_printed(workspace: Workspace) -> None:

@@ -13,6 +13,8 @@ import pytest
 
 CANARY = "canary-Zq7x-4f1b9e2d-SECRET"
 CANARY_PASSWORD = "pw-canary-8c1e77aa"
+FD_CANARY = "fd-canary-3b9d"  # printed by the kernel through every fd path; never on the runner's terminal
+WRITER_DSN = "postgresql://writer:pw-writer-5e0c1a@db.example/shop"
 
 PARAMS_CELL = """severity: str = "none"  # severity of the one finding: none, P0..P3
 ticket: str = "T-1"  # an id that must stay a string
@@ -57,13 +59,47 @@ NOTEBOOKS = {
 }
 
 
-def make_notebook(purpose: str, cells: list[str]) -> nbformat.NotebookNode:
+# Fixtures a test adds with Workspace.add_notebook (the default set stays the one other tests list).
+EXTRA_NOTEBOOKS = {
+    "fd-output": [
+        "import os, subprocess, sys\n"
+        "subprocess.run(['env'])  # the kernel's environment holds CANARY_TOKEN\n"
+        f"subprocess.run(['sh', '-c', 'echo {FD_CANARY}-sub-out; echo {FD_CANARY}-sub-err >&2'])\n"
+        f"os.system('echo {FD_CANARY}-system')\n"
+        f"os.write(1, b'{FD_CANARY}-fd1\\n')\n"
+        f"os.write(2, b'{FD_CANARY}-fd2\\n')\n"
+        f"print('{FD_CANARY}-print')\n"
+        f"print('{FD_CANARY}-stderr', file=sys.stderr)",
+        "from opsnb import findings\nfindings.record()",
+    ],
+    "writer": [
+        "import os\nfrom opsnb import findings\n"
+        "findings.ok('writer secret', f'held={writer_database_url_env in os.environ}')",
+        "findings.record()",
+    ],
+    "sabotage": [  # swaps its own evidence folder for a file (or a symlink to $SABOTAGE_TARGET)
+        "import os, pathlib, shutil\n"
+        "folder = pathlib.Path(os.environ['OPSNB_OUTPUTS']) / os.environ['OPSNB_RUNBOOK']\n"
+        "shutil.rmtree(folder)\n"
+        "target = os.environ.get('SABOTAGE_TARGET')\n"
+        "folder.symlink_to(target) if target else folder.write_text('not a folder')",
+        "from opsnb import findings\nfindings.record()",
+    ],
+}
+
+# Parameters some fixtures declare besides PARAMS_CELL.
+EXTRA_PARAMS = {
+    "writer": 'writer_database_url_env: str = "WRITER_DATABASE_URL"  # env var holding the writer DSN\n',
+}
+
+
+def make_notebook(purpose: str, cells: list[str], extra_params: str = "") -> nbformat.NotebookNode:
     """A runbook-shaped notebook: purpose markdown, parameters cell, then ``cells``."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
         nbformat.v4.new_markdown_cell(f"# Fixture\n{purpose}"),
-        nbformat.v4.new_code_cell(PARAMS_CELL, metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(PARAMS_CELL + extra_params, metadata={"tags": ["parameters"]}),
         *[nbformat.v4.new_code_cell(src) for src in cells],
     ]
     return nb
@@ -79,6 +115,11 @@ class Workspace:
     @property
     def outputs(self) -> Path:
         return self.root / "outputs"
+
+    def add_notebook(self, name: str) -> None:
+        """Add fixture ``name`` of EXTRA_NOTEBOOKS to the notebooks folder."""
+        nb = make_notebook(f"Fixture runbook '{name}'.", EXTRA_NOTEBOOKS[name], EXTRA_PARAMS.get(name, ""))
+        nbformat.write(nb, self.root / "notebooks" / f"{name}.ipynb")
 
     def run(self, *args: str, timeout: float = 120, **popen) -> subprocess.CompletedProcess:
         """`opsnb ARGS` in a subprocess; stdout/stderr captured as text."""
@@ -109,6 +150,15 @@ class Workspace:
     def all_files(self) -> list[Path]:
         return [p for p in self.outputs.rglob("*") if p.is_file()] if self.outputs.exists() else []
 
+    def work_folders(self) -> list[Path]:
+        """The runs' private work folders present under outputs/.work."""
+        work = self.outputs / ".work"
+        return sorted(work.iterdir()) if work.is_dir() else []
+
+    def tmp_files(self) -> list[Path]:
+        """Temporary files of atomic writes left anywhere under outputs/."""
+        return [p for p in self.outputs.rglob("*.tmp-*")] if self.outputs.exists() else []
+
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Workspace:
@@ -132,4 +182,5 @@ def workspace(tmp_path: Path) -> Workspace:
         "MARKER": str(tmp_path / "marker"),
     }
     env.pop("CANARY_TOKEN", None)
+    env.pop("WRITER_DATABASE_URL", None)
     return Workspace(tmp_path, env)
