@@ -8,7 +8,7 @@ holds ~1 % `[next-auth][error][JWT_SESSION_ERROR]` lines). On the same file, in 
 - anchor: the runbook's `vercel logs | grep NextAuth`, made to count codes (``-a``: without it grep stops at the
   first binary garbage line and reports "binary file matches", silently undercounting):
   ``grep -a -o '\\[next-auth\\]\\[error\\]\\[[A-Za-z_]*\\]' FILE | sort | uniq -c``;
-- opsnb: ``opsnb.logs.read_logs`` (shared with every log check of the notebook) + ``opsnb.auth.error_events``
+- opsnb: ``opsnb.checks.logs.read_logs`` (shared with every log check of the notebook) + ``opsnb.checks.auth.error_events``
   + ``summarize_error_codes`` (timestamps per code, first/last, explanation and fix).
 
 Prints each time, the counting step alone, the ratio opsnb/grep and whether the counts agree.
@@ -55,8 +55,8 @@ def grep_counts(path: Path) -> tuple[float, dict[str, int]]:
 
 
 def opsnb_counts(path: Path) -> tuple[float, float, dict[str, int]]:
-    from opsnb import auth
-    from opsnb.logs import read_logs
+    from opsnb.checks import auth
+    from opsnb.checks.logs import read_logs
 
     start = time.perf_counter()
     logs = read_logs(path)

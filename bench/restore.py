@@ -2,7 +2,7 @@
 
 Starts a private PostgreSQL, seeds the sandbox shop at a large scale (plain SQL ≥ 200 MB), dumps it once as
 custom format and once as gzip'd plain SQL, then times, each into a fresh database:
-  A. restore-test: opsnb.backups.restore_and_verify() as the CREATEDB role (create + pg_restore -j2; its
+  A. restore-test: opsnb.checks.backups.restore_and_verify() as the CREATEDB role (create + pg_restore -j2; its
      verification and drop are printed apart),
   B. raw: createdb + `pg_restore -j2` as the superuser,
   C. the runbook's path: createdb + `gunzip -c | psql`.
@@ -25,7 +25,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from opsnb import backups  # noqa: E402
+from opsnb.checks import backups  # noqa: E402
 from opsnb.sandbox import seed  # noqa: E402
 from opsnb.sandbox.postgres import LocalPostgres, cluster_parent  # noqa: E402
 

@@ -57,7 +57,9 @@ def load(dsn: str, statements: int) -> float:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         conn.execute(sql.SQL("CREATE TABLE wide (id int PRIMARY KEY, {})").format(cols))
         conn.execute(
-            sql.SQL("INSERT INTO wide SELECT g, {} FROM generate_series(1, {}) g").format(values, sql.Literal(ROWS))
+            sql.SQL("INSERT INTO wide SELECT g, {} FROM generate_series(1, {}) g").format(
+                values, sql.Literal(ROWS)
+            )
         )
         conn.execute("VACUUM ANALYZE wide")
         conn.execute("SELECT pg_stat_statements_reset()")
@@ -70,7 +72,9 @@ def load(dsn: str, statements: int) -> float:
                 query = sql.SQL("SELECT {}, {} FROM wide WHERE {} = %s LIMIT 1").format(ci, cj, cj)
                 conn.execute(query, (n % 1000,)).fetchall()
             else:
-                conn.execute(sql.SQL("SELECT {}, {} FROM wide WHERE id = %s").format(ci, cj), (n % ROWS,)).fetchall()
+                conn.execute(
+                    sql.SQL("SELECT {}, {} FROM wide WHERE id = %s").format(ci, cj), (n % ROWS,)
+                ).fetchall()
         return time.perf_counter() - t0
 
 
@@ -93,7 +97,7 @@ class Recorder:
 
 def analysis(db, version: int) -> None:
     """The notebook's analysis cells for statements and indexes (same functions, same order)."""
-    from opsnb.postgres import indexes, queries, stats
+    from opsnb.checks.postgres import indexes, queries, stats
 
     seen = stats.check_statements_available(db)
     top_mean = queries.check_top_statements(db, seen, by="mean", limit=10)
@@ -116,8 +120,8 @@ def main() -> int:
 
     import psycopg
 
-    from opsnb import findings
-    from opsnb.postgres import connect, stats
+    from opsnb.checks import findings
+    from opsnb.checks.postgres import connect, stats
 
     with tempfile.TemporaryDirectory(prefix="opsnb-bench-") as tmp:
         pg, dsn = start_cluster(Path(tmp))

@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug still ends in one line and exit 4 for cron, never a traceback and exit 1
         if os.environ.get("OPSNB_DEBUG"):
             raise
-        from opsnb.secrets import scrub
+        from opsnb.checks.secrets import scrub
 
         lines = str(exc).strip().splitlines()
         detail = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
@@ -125,7 +125,7 @@ def _dispatch(argv: list[str]) -> int:
 
 def cmd_list(args) -> int:
     """Each runbook with its purpose; an invalid notebook with its reason. Exit 0: the list printed."""
-    from opsnb.inspection import scan_runbooks
+    from opsnb.runner.inspection import scan_runbooks
 
     runbooks, invalid = scan_runbooks()
     rows = {rb.name: rb.purpose for rb in runbooks}
@@ -136,7 +136,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from opsnb.inspection import load_runbook
+    from opsnb.runner.inspection import load_runbook
 
     rb = load_runbook(args.runbook)
     print(f"{rb.name}: {rb.purpose}")
@@ -147,8 +147,8 @@ def cmd_show(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from opsnb.parameterize import parse_cli_assignments
-    from opsnb.runner import execute_plan, is_terminal, plan_run, stop_signals, verdict_line
+    from opsnb.runner.parameterize import parse_cli_assignments
+    from opsnb.runner.run import execute_plan, is_terminal, plan_run, stop_signals, verdict_line
 
     if args.all == bool(args.runbook):
         raise UsageError("run: give one RUNBOOK or --all")
@@ -178,8 +178,8 @@ def cmd_run(args) -> int:
 
 def _valid_runbook_names() -> list[str]:
     """Names of the valid runbooks, for --all; each invalid notebook gets a one-line note on stderr."""
-    from opsnb.inspection import scan_runbooks
     from opsnb.paths import notebooks_dir
+    from opsnb.runner.inspection import scan_runbooks
 
     runbooks, invalid = scan_runbooks()
     for name, reason in invalid.items():
@@ -216,7 +216,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_lab(args) -> int:
-    from opsnb.lab import open_lab
+    from opsnb.runner.lab import open_lab
 
     return open_lab(args.env)
 

@@ -152,7 +152,7 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
 
 # Foundations first: unit tests, the runner, the sandbox itself, then the runbooks that change the sandbox's
 # state (indexes created, deployments rolled back, orders paid), then the all-runbooks canary.
-_ORDER = ("tests/unit/", "tests/runner/", "tests/sandbox/", "tests/safety/", "tests/runbooks/")
+_ORDER = ("tests/checks/", "tests/runner/", "tests/sandbox/", "tests/safety/", "tests/runbooks/")
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:

@@ -12,7 +12,7 @@ import re
 import subprocess
 import sys
 
-from opsnb.inspection import runbook_names
+from opsnb.runner.inspection import runbook_names
 
 SECRET_NAMES = re.compile(r"KEY|SECRET|TOKEN|PASSWORD")
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from opsnb.inspection import load_runbook, runbook_names, scan_runbooks
-from opsnb.parameterize import coerce
 from opsnb.paths import notebooks_dir
+from opsnb.runner.inspection import load_runbook, runbook_names, scan_runbooks
+from opsnb.runner.parameterize import coerce
 
 NAMES = runbook_names()
 

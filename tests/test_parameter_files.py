@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from opsnb.inspection import load_runbook, runbook_names
 from opsnb.paths import parameters_dir
+from opsnb.runner.inspection import load_runbook, runbook_names
 
 FILES = sorted(parameters_dir().glob("*.yaml"))
 

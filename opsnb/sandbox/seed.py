@@ -88,8 +88,8 @@ def create_roles_and_db(
 
 
 def create_reader_role(admin_shop_dsn: str, password: str) -> None:
-    """The runbooks' reader role on the shop database (see opsnb.postgres.roles)."""
-    from opsnb.postgres.roles import reader_role_statements
+    """The runbooks' reader role on the shop database (see opsnb.checks.postgres.roles)."""
+    from opsnb.checks.postgres.roles import reader_role_statements
 
     with psycopg.connect(admin_shop_dsn, autocommit=True) as conn:
         for stmt in reader_role_statements(READER_ROLE, password, SHOP_DB, app_role=APP_ROLE):

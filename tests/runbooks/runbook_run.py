@@ -63,7 +63,7 @@ def found(
 def run_nbval(runbook: str, tmp_path: Path) -> subprocess.CompletedProcess:
     """The runbook prepared for the sandbox in `tmp_path`, run by `pytest --nbval-lax` in the sandbox's
     kernel environment."""
-    from opsnb.lab import kernel_environment, prepare
+    from opsnb.runner.lab import kernel_environment, prepare
 
     copy = prepare(runbook, "sandbox", tmp_path)
     return subprocess.run(

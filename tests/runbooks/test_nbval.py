@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from runbooks.runbook_run import run_nbval
 
-from opsnb.inspection import runbook_names
+from opsnb.runner.inspection import runbook_names
 
 
 @pytest.mark.parametrize("runbook", runbook_names())

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from runner.workspace import CANARY, FD_CANARY, WRITER_DSN, Workspace
 
-from opsnb.evidence import remove_leftover_work, work_folder_name, write_atomic
+from opsnb.runner.evidence import remove_leftover_work, work_folder_name, write_atomic
 
 
 def run_patched(
@@ -225,10 +225,10 @@ def test_disk_full_while_writing_the_bundle(workspace: Workspace) -> None:
 
 def test_unexpected_error_while_writing_the_bundle(workspace: Workspace) -> None:
     bug = (
-        "import opsnb.report\n"
+        "import opsnb.runner.report\n"
         "def render(*args, **kwargs):\n"
         "    raise RuntimeError('render bug\\nsecond line')\n"
-        "opsnb.report.render = render\n"
+        "opsnb.runner.report.render = render\n"
     )
     result = run_patched(workspace, ["run", "verdict", "--env", "test"], before=bug)
     one_error_line(result, "could not write the evidence: RuntimeError: render bug (the run of verdict")
@@ -287,12 +287,12 @@ def test_repeated_sigterms_still_end_in_exit_4_and_a_bundle(workspace: Workspace
 def test_signal_while_the_bundle_is_written_does_not_interrupt_it(workspace: Workspace, signum: int) -> None:
     # Every file of the bundle and the index is written right after a signal to ourselves.
     signalled = (
-        "import os, opsnb.evidence, opsnb.index\n"
-        "real = opsnb.evidence.write_atomic\n"
+        "import os, opsnb.runner.evidence, opsnb.runner.index\n"
+        "real = opsnb.runner.evidence.write_atomic\n"
         "def write_atomic(path, data):\n"
         f"    os.kill(os.getpid(), {int(signum)})\n"
         "    real(path, data)\n"
-        "opsnb.evidence.write_atomic = opsnb.index.write_atomic = write_atomic\n"
+        "opsnb.runner.evidence.write_atomic = opsnb.runner.index.write_atomic = write_atomic\n"
     )
     result = run_patched(workspace, ["run", "verdict", "--env", "test"], before=signalled)
     assert result.returncode == 0, (result.stdout, result.stderr)

@@ -26,7 +26,7 @@ token_env: str = "CANARY_TOKEN"  # env var holding the token
 
 NOTEBOOKS = {
     "verdict": [
-        "from opsnb import findings\n"
+        "from opsnb.checks import findings\n"
         "if severity != 'none':\n"
         "    findings.add(severity, f'planted {severity} finding', f'ticket={ticket!r} count={count} ratio={ratio} verbose={verbose}')\n"
         "else:\n"
@@ -34,22 +34,22 @@ NOTEBOOKS = {
         "findings.record()",
     ],
     "error": [
-        "from opsnb import findings",
+        "from opsnb.checks import findings",
         "raise ValueError('boom: the check blew up')",
         "findings.record()",
     ],
-    "timeout": ["import time\ntime.sleep(60)", "from opsnb import findings\nfindings.record()"],
+    "timeout": ["import time\ntime.sleep(60)", "from opsnb.checks import findings\nfindings.record()"],
     "kernel-died": [
         "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
-        "from opsnb import findings\nfindings.record()",
+        "from opsnb.checks import findings\nfindings.record()",
     ],
     "interrupt": [
         "import os, pathlib, time\npathlib.Path(os.environ['MARKER']).write_text('started')\ntime.sleep(60)",
-        "from opsnb import findings\nfindings.record()",
+        "from opsnb.checks import findings\nfindings.record()",
     ],
     "no-verdict": ["x = 1"],
     "canary": [
-        "from opsnb import findings\nfrom opsnb.secrets import secret\ntoken = secret(token_env)\nprint('token is', token)\nprint('raw', token.reveal())",
+        "from opsnb.checks import findings\nfrom opsnb.checks.secrets import secret\ntoken = secret(token_env)\nprint('token is', token)\nprint('raw', token.reveal())",
         "dsn = f'postgresql://app:{token.reveal()}@db.example:5432/shop'\nprint(dsn)\nother = 'postgresql://app:"
         + CANARY_PASSWORD
         + "@db.example/shop'\nprint(other)",
@@ -70,10 +70,10 @@ EXTRA_NOTEBOOKS = {
         f"os.write(2, b'{FD_CANARY}-fd2\\n')\n"
         f"print('{FD_CANARY}-print')\n"
         f"print('{FD_CANARY}-stderr', file=sys.stderr)",
-        "from opsnb import findings\nfindings.record()",
+        "from opsnb.checks import findings\nfindings.record()",
     ],
     "writer": [
-        "import os\nfrom opsnb import findings\n"
+        "import os\nfrom opsnb.checks import findings\n"
         "findings.ok('writer secret', f'held={writer_database_url_env in os.environ}')",
         "findings.record()",
     ],
@@ -83,7 +83,7 @@ EXTRA_NOTEBOOKS = {
         "shutil.rmtree(folder)\n"
         "target = os.environ.get('SABOTAGE_TARGET')\n"
         "folder.symlink_to(target) if target else folder.write_text('not a folder')",
-        "from opsnb import findings\nfindings.record()",
+        "from opsnb.checks import findings\nfindings.record()",
     ],
 }
 

@@ -65,9 +65,9 @@ WRITE_ATTEMPTS = [
 WRITE_SWEEP = [
     "import os, json\n"
     "import psycopg\n"
-    "from opsnb import findings, scraps\n"
-    "from opsnb.postgres import connect, DatabaseError\n"
-    "from opsnb.secrets import secret\n"
+    "from opsnb.checks import findings, scraps\n"
+    "from opsnb.checks.postgres import connect, DatabaseError\n"
+    "from opsnb.checks.secrets import secret\n"
     f"ATTEMPTS = {WRITE_ATTEMPTS!r}\n"
     "results = []\n"
     "def attempt(session, label, run):\n"
@@ -150,11 +150,11 @@ LEAK_WAYS = [
     ("plot title", "import matplotlib.pyplot as plt; plt.title(S)"),
     (
         "finding detail",
-        "from opsnb import findings; findings.add('P3', 'leak in detail', 'value ' + S, check='leak.detail')",
+        "from opsnb.checks import findings; findings.add('P3', 'leak in detail', 'value ' + S, check='leak.detail')",
     ),
     (
         "finding evidence key",
-        "from opsnb import findings; findings.add('P3', 'leak in key', evidence={S: 1}, check='leak.key')",
+        "from opsnb.checks import findings; findings.add('P3', 'leak in key', evidence={S: 1}, check='leak.key')",
     ),
     ("exception", "raise RuntimeError('value ' + S)"),
 ]
@@ -162,7 +162,7 @@ LEAK_WAYS = [
 
 def leak_cells(env_names: list[str]) -> list[str]:
     """One cell per (secret, way): every way is tried on every secret; exceptions are part of the sweep."""
-    cells = ["from opsnb.secrets import secret\nSECRETS = {}"]
+    cells = ["from opsnb.checks.secrets import secret\nSECRETS = {}"]
     for name in env_names:
         cells.append(f"SECRETS[{name!r}] = secret({name!r}).reveal()")
     for name in env_names:
@@ -170,6 +170,6 @@ def leak_cells(env_names: list[str]) -> list[str]:
             if code.startswith("raise"):
                 continue  # the one that raises is the last cell: a raise ends the run
             cells.append(f"S = SECRETS[{name!r}]\n" + code)
-    cells.append("from opsnb import findings\nfindings.record()")
+    cells.append("from opsnb.checks import findings\nfindings.record()")
     cells.append(f"S = SECRETS[{env_names[0]!r}]\nraise RuntimeError('value ' + S)")
     return cells

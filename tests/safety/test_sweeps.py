@@ -21,8 +21,8 @@ import pytest
 from psycopg import sql
 from safety.sweep_notebooks import LEAK_WAYS, WRITE_ATTEMPTS, WRITE_SWEEP, leak_cells, notebook
 
+from opsnb.checks.secrets import DSN_PASSWORD, MIN_SHOWN_PREFIX, derived_forms
 from opsnb.paths import project_root
-from opsnb.secrets import DSN_PASSWORD, MIN_SHOWN_PREFIX, derived_forms
 
 OPSNB = str(Path(sys.executable).parent / "opsnb")
 
@@ -104,7 +104,7 @@ def test_write_sweep_every_write_refused_database_unchanged(sandbox, tmp_path) -
     after = _checksums(sandbox.admin_url)
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     nb = nbformat.read(next((tmp_path / "outputs" / "write-sweep").glob("*.ipynb")), as_version=4)
-    from opsnb import scraps
+    from opsnb.checks import scraps
 
     results = scraps.read(nb)["sweep_results"]
     allowed = [r for r in results if r[2] != "refused"]

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from opsnb import auth
+from opsnb.checks import auth
 from opsnb.sandbox import nextauth
 from opsnb.sandbox.shop import ShopApp
 

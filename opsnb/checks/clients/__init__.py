@@ -1,0 +1,1 @@
+"""Thin clients of the external APIs the checks read: Vercel, Sentry, S3."""

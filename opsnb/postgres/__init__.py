@@ -1,5 +1,0 @@
-"""PostgreSQL checks by concern (PgHero-style): one module per concern, one query per function."""
-
-from opsnb.postgres.session import Database, DatabaseError, connect
-
-__all__ = ["Database", "DatabaseError", "connect"]
