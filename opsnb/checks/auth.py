@@ -108,8 +108,8 @@ def _env_file() -> dict[str, str]:
         return {}
     from pathlib import Path
 
+    from opsnb.envfile import read_env_file
     from opsnb.errors import ConfigError
-    from opsnb.runner.config import read_env_file
 
     try:
         return read_env_file(Path(path))

@@ -79,7 +79,7 @@ def _from_env_file(env_name: str) -> str | None:
         return None
     from pathlib import Path
 
-    from opsnb.runner.config import read_env_file
+    from opsnb.envfile import read_env_file
 
     try:
         return read_env_file(Path(path)).get(env_name)

@@ -1,14 +1,14 @@
 """sandbox.env: the endpoints and secrets the runbooks (through parameters/sandbox.yaml) and tests read.
 
 Written from the state after every change (mode 0600: it holds secrets); read back with the project's one
-dotenv parser, `opsnb.runner.config.read_env_file`.
+dotenv parser, `opsnb.envfile.read_env_file`.
 """
 
 from __future__ import annotations
 
 import os
 
-from opsnb.runner.config import read_env_file
+from opsnb.envfile import read_env_file
 
 from . import faults, s3, seed
 from .state import ADMIN_ROLE, VERCEL_PROJECT, Paths, dsn, url
