@@ -31,7 +31,9 @@ def notebook() -> nbformat.NotebookNode:
             'limit: int = 3  # rows\nticket: str = "x"  # id', metadata={"tags": ["parameters"]}
         ),
         nbformat.v4.new_code_cell("total = sum(range(limit))\nprint(total, ticket)"),
-        nbformat.v4.new_code_cell("from opsnb.checks import findings\nfindings.ok('bench ran')\nfindings.record()"),
+        nbformat.v4.new_code_cell(
+            "from opsnb.checks import findings\nfindings.conclude('pass', 'bench ran', check_id='bench.ran')\nfindings.record()"
+        ),
     ]
     return nb
 

@@ -244,7 +244,7 @@ def write_bundle(
     base = f"{stamp(execution.started)}_{run_id}"
     nb = scrub_tree(execution.nb, secret_values)
     found = scrub_tree(execution.scraps, secret_values)
-    findings = found.get("opsnb_findings") or []
+    findings = scraps.conclusions(found)  # an ERROR run keeps what it concluded before the failure
     manifest: dict[str, Any] = {
         "run_id": run_id,
         "runbook": runbook,
@@ -258,7 +258,9 @@ def write_bundle(
         "duration_s": round(execution.ended - execution.started, 3),
         "outcome": execution.outcome,
         "exit_code": EXIT_CODES[execution.outcome],
-        "highest_severity": highest([f.get("severity") for f in findings]),
+        "highest_severity": highest(
+            [f.get("severity") for f in findings if f.get("status", "fail") in ("warn", "fail")]
+        ),
         "findings": findings,
         "actions": found.get("opsnb_actions") or [],
         "error": scrub_tree(execution.error, secret_values),

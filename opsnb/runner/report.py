@@ -252,7 +252,7 @@ def render(manifest: dict, nb: dict) -> str:
 <p><b>Started:</b> {_esc(m["started_at"])} · <b>Ended:</b> {_esc(m["ended_at"])} · <b>Duration:</b> {m["duration_s"]:.1f}s ·
 <b>opsnb</b> {_esc(m["opsnb_version"])} · <b>notebooks at</b> {_esc(m.get("notebooks_commit") or "unknown")}</p>
 {severity_line}{failure}
-<h2>Findings</h2>{_table(m.get("findings") or [], ["severity", "title", "detail"])}
+<h2>Conclusions</h2>{_table(m.get("findings") or [], ["status", "severity", "check", "title", "detail"])}
 <h2>Actions</h2>{_table(actions, ["title", "status", "plan", "result"])}
 <h2>Parameters</h2>{_table(params, ["name", "value"])}
 </header>"""

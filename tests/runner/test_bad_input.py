@@ -186,7 +186,9 @@ def add_notebook(ws: Workspace, name: str, params: str | None, tagged: bool = Tr
     nb.cells = [
         nbformat.v4.new_markdown_cell(f"# {name}\nFixture runbook '{name}'."),
         nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]} if tagged else {}),
-        nbformat.v4.new_code_cell("from opsnb.checks import findings\nfindings.ok('fine', '')\nfindings.record()"),
+        nbformat.v4.new_code_cell(
+            "from opsnb.checks import findings\nfindings.conclude('pass', 'fine', check_id='fixture.fine')\nfindings.record()"
+        ),
     ]
     nbformat.write(nb, ws.root / "notebooks" / f"{name}.ipynb")
 

@@ -78,8 +78,11 @@ def test_error_cell(workspace: Workspace) -> None:
     only_the_verdict_line(result.stdout, result.stderr, "ERROR")
     manifest = check_bundle(workspace, "error", "ERROR")
     assert "boom: the check blew up" in manifest["error"]
+    # what was concluded before the failing cell is kept in the manifest and the report
+    assert [(f["check"], f["status"]) for f in manifest["findings"]] == [("fixture.before", "pass")]
     html = workspace.bundles("error")[0].with_suffix(".html").read_text()
     assert f'href="#cell-{manifest["failed_cell"]}"' in html
+    assert "looked before the failure" in html.split('id="cell-')[0]  # in the header's conclusions
     assert f'id="cell-{manifest["failed_cell"]}"' in html
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
 

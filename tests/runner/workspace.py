@@ -28,13 +28,15 @@ NOTEBOOKS = {
     "verdict": [
         "from opsnb.checks import findings\n"
         "if severity != 'none':\n"
-        "    findings.add(severity, f'planted {severity} finding', f'ticket={ticket!r} count={count} ratio={ratio} verbose={verbose}')\n"
+        "    status = 'fail' if severity in ('P0', 'P1') else 'warn'\n"
+        "    findings.conclude(status, f'planted {severity} finding', severity=severity, check_id='fixture.planted',\n"
+        "                      detail=f'ticket={ticket!r} count={count} ratio={ratio} verbose={verbose}')\n"
         "else:\n"
-        "    findings.ok('nothing wrong', f'ticket={ticket!r}')",
+        "    findings.conclude('pass', 'nothing wrong', detail=f'ticket={ticket!r}', check_id='fixture.planted')",
         "findings.record()",
     ],
     "error": [
-        "from opsnb.checks import findings",
+        "from opsnb.checks import findings\nfindings.conclude('pass', 'looked before the failure', check_id='fixture.before')",
         "raise ValueError('boom: the check blew up')",
         "findings.record()",
     ],
@@ -53,7 +55,7 @@ NOTEBOOKS = {
         "dsn = f'postgresql://app:{token.reveal()}@db.example:5432/shop'\nprint(dsn)\nother = 'postgresql://app:"
         + CANARY_PASSWORD
         + "@db.example/shop'\nprint(other)",
-        "findings.add('P2', 'token check', f'dsn={dsn}')",
+        "findings.conclude('warn', 'token check', severity='P2', detail=f'dsn={dsn}', check_id='fixture.token')",
         "raise RuntimeError(f'cannot connect with {token.reveal()} via {dsn}')",
     ],
 }
@@ -74,7 +76,7 @@ EXTRA_NOTEBOOKS = {
     ],
     "writer": [
         "import os\nfrom opsnb.checks import findings\n"
-        "findings.ok('writer secret', f'held={writer_database_url_env in os.environ}')",
+        "findings.conclude('pass', 'writer secret', detail=f'held={writer_database_url_env in os.environ}', check_id='fixture.writer')",
         "findings.record()",
     ],
     "sabotage": [  # swaps its own evidence folder for a file (or a symlink to $SABOTAGE_TARGET)

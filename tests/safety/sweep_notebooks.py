@@ -104,7 +104,7 @@ WRITE_SWEEP = [
     "writer_held = writer_database_url_env in os.environ\n"
     "results.append(['environment', 'writer DSN held', 'ALLOWED' if writer_held else 'refused', ''])\n"
     "scraps.glue('sweep_results', results)\n"
-    "findings.ok('write sweep done')",
+    "findings.conclude('pass', 'write sweep done', check_id='sweep.writes')",
     "findings.record()",
 ]
 
@@ -150,11 +150,11 @@ LEAK_WAYS = [
     ("plot title", "import matplotlib.pyplot as plt; plt.title(S)"),
     (
         "finding detail",
-        "from opsnb.checks import findings; findings.add('P3', 'leak in detail', 'value ' + S, check='leak.detail')",
+        "from opsnb.checks import findings; findings.conclude('warn', 'leak in detail', severity='P3', detail='value ' + S, check_id='leak.detail')",
     ),
     (
         "finding evidence key",
-        "from opsnb.checks import findings; findings.add('P3', 'leak in key', evidence={S: 1}, check='leak.key')",
+        "from opsnb.checks import findings; findings.conclude('warn', 'leak in key', severity='P3', evidence={S: 1}, check_id='leak.key')",
     ),
     ("exception", "raise RuntimeError('value ' + S)"),
 ]
