@@ -4,15 +4,26 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint format lab bench clean
+.PHONY: setup lock demo test lint format lab bench clean
 
 setup: $(STAMP)  ## virtualenv + install (near-instant when nothing changed)
 
-$(STAMP): requirements.txt pyproject.toml
+# The install set is requirements.lock (resolved from requirements.txt by `make lock`), so CI installs exactly
+# what was tested. uv installs it in seconds; pip is the fallback when uv cannot be had.
+$(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
-	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	@if $(BIN)/python -m pip install -q --disable-pip-version-check uv >/dev/null 2>&1 \
+	  && $(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock \
+	  && $(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e . ; then :; \
+	else \
+	  echo "uv unavailable: installing with pip (slower)"; \
+	  $(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock \
+	  && $(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e . ; \
+	fi
 	@touch $(STAMP)
+
+lock: setup  ## re-resolve requirements.txt into requirements.lock (after changing requirements.txt)
+	$(BIN)/uv pip compile requirements.txt --python-version 3.11.7 --no-header --no-annotate -q -o requirements.lock
 
 demo: setup  ## start the sandbox, run every runbook, print where the evidence is
 	$(BIN)/opsnb demo

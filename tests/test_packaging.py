@@ -55,3 +55,25 @@ def test_requirements_install_what_pyproject_declares() -> None:
     pinned = {_name(line): line.replace(" ", "") for line in lines}
     for name, spec in _declared().items():
         assert pinned.get(name) == spec, f"{name}: pyproject {spec!r}, requirements.txt {pinned.get(name)!r}"
+
+
+def test_the_lock_pins_every_requirement_within_its_range() -> None:
+    """make setup installs requirements.lock: it must satisfy requirements.txt (run `make lock` after a change)."""
+    from packaging.requirements import Requirement
+
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            pins[_name(name)] = version.strip()
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        spec = line.split("#")[0].strip()
+        if not spec:
+            continue
+        req = Requirement(spec)
+        name = _name(req.name)
+        assert name in pins, f"{name} is not in requirements.lock: run make lock"
+        assert req.specifier.contains(pins[name], prereleases=True), (
+            f"{name}=={pins[name]} outside {req.specifier}"
+        )
