@@ -46,7 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--all",
         action="store_true",
-        help="run every runbook, one after the other (invalid notebooks are skipped with a note)",
+        help="run every runbook configured for the environment, one after the other (invalid notebooks and "
+        "runbooks the environment does not configure are skipped with a note)",
+    )
+    run.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="with --all: only runbooks carrying this tag (repeatable; `opsnb list` shows the tags)",
     )
     run.add_argument(
         "--env",
@@ -128,7 +136,7 @@ def cmd_list(args) -> int:
     from opsnb.runner.inspection import scan_runbooks
 
     runbooks, invalid = scan_runbooks()
-    rows = {rb.name: rb.purpose for rb in runbooks}
+    rows = {rb.name: rb.purpose + (f"  [{', '.join(rb.tags)}]" if rb.tags else "") for rb in runbooks}
     rows.update({name: f"(invalid: {reason})" for name, reason in invalid.items()})
     for name in sorted(rows):
         print(f"{name:<20} {rows[name]}")
@@ -155,8 +163,12 @@ def cmd_run(args) -> int:
     cli_params = parse_cli_assignments(args.param)
     if args.all and cli_params:
         raise UsageError("run --all: -p applies to one runbook; put shared values in the parameters file")
-    names = _valid_runbook_names() if args.all else [args.runbook]
-    plans = [plan_run(n, args.env, cli_params, args.incident, args.timeout, args.allow_writes) for n in names]
+    if args.tag and not args.all:
+        raise UsageError("run: --tag selects runbooks for --all")
+    if args.all:
+        plans = _configured_plans(_valid_runbook_names(args.tag), args, plan_run)
+    else:
+        plans = [plan_run(args.runbook, args.env, cli_params, args.incident, args.timeout, args.allow_writes)]
     worst = 0
     # From here on SIGTERM/SIGINT stop the notebook once, then are only noted: the bundle is always
     # written and the exit code stays the run's (never 143).
@@ -176,8 +188,9 @@ def cmd_run(args) -> int:
     return worst
 
 
-def _valid_runbook_names() -> list[str]:
-    """Names of the valid runbooks, for --all; each invalid notebook gets a one-line note on stderr."""
+def _valid_runbook_names(tags: list[str] | None = None) -> list[str]:
+    """Names of the valid runbooks (carrying one of ``tags`` when given), for --all; each invalid notebook
+    gets a one-line note on stderr."""
     from opsnb.paths import notebooks_dir
     from opsnb.runner.inspection import scan_runbooks
 
@@ -185,9 +198,34 @@ def _valid_runbook_names() -> list[str]:
     for name, reason in invalid.items():
         # One broken notebook must not stop the nightly run of all the others.
         print(f"opsnb: skipping '{name}': not a valid runbook: {reason}", file=sys.stderr)
+    if tags:
+        known = sorted({t for rb in runbooks for t in rb.tags})
+        runbooks = [rb for rb in runbooks if set(rb.tags) & set(tags)]
+        if not runbooks:
+            raise UsageError(
+                f"run --all --tag {' '.join(tags)}: no runbook carries it; tags: {', '.join(known)}"
+            )
     if not runbooks:
         raise UsageError(f"run --all: no valid runbook in {notebooks_dir()}")
     return [rb.name for rb in runbooks]
+
+
+def _configured_plans(names: list[str], args, plan_run) -> list:
+    """Plans of the runbooks the environment configures; the others are named on stderr, not fatal: an
+    environment that only holds a database URL still runs its database runbooks."""
+    from opsnb.runner.config import load_environment
+
+    load_environment(args.env)  # an unknown or broken environment stops everything (exit 3)
+    plans, skipped = [], []
+    for name in names:
+        try:
+            plans.append(plan_run(name, args.env, {}, args.incident, args.timeout, args.allow_writes))
+        except UsageError as exc:
+            skipped.append(name)
+            print(f"opsnb: not configured for {args.env}: {name}: {exc}", file=sys.stderr)
+    if not plans:
+        raise UsageError(f"run --all --env {args.env}: no runbook is configured ({', '.join(skipped)})")
+    return plans
 
 
 def cmd_demo(args) -> int:

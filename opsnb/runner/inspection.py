@@ -72,6 +72,7 @@ class Runbook:
     path: Path
     purpose: str
     parameters: dict[str, Parameter]
+    tags: tuple[str, ...] = ()  # groups for `opsnb run --all --tag`, from the notebook's metadata.opsnb.tags
 
 
 def runbook_names() -> list[str]:
@@ -114,13 +115,25 @@ def find_runbook(name: str) -> Path:
 def load_runbook(name: str) -> Runbook:
     """Parse the runbook notebook ``name`` (purpose and parameters); InvalidRunbook when it is not one."""
     path = find_runbook(name)
-    cells = _notebook_cells(name, path)
+    nb = _notebook(name, path)
+    cells = nb["cells"]
     parameters = _parameters(name, cells)
-    return Runbook(name=name, path=path, purpose=_purpose(cells), parameters=parameters)
+    return Runbook(
+        name=name, path=path, purpose=_purpose(cells), parameters=parameters, tags=_tags(name, nb["metadata"])
+    )
 
 
-def _notebook_cells(name: str, path: Path) -> list[dict]:
-    """The cells of the notebook at ``path`` after checking the shape execution relies on."""
+def _tags(name: str, metadata: dict) -> tuple[str, ...]:
+    """The runbook's groups (``metadata.opsnb.tags``: a list of slugs, e.g. ["database", "nightly"])."""
+    declared = metadata.get("opsnb", {})
+    tags = declared.get("tags", []) if isinstance(declared, dict) else None
+    if not isinstance(tags, list) or not all(isinstance(t, str) and is_valid_name(t) for t in tags):
+        raise InvalidRunbook(name, "metadata.opsnb.tags must be a list of lowercase names")
+    return tuple(tags)
+
+
+def _notebook(name: str, path: Path) -> dict:
+    """The notebook at ``path`` (a JSON object) after checking the shape execution relies on."""
     try:
         nb = json.loads(path.read_bytes().decode("utf-8"))
     except OSError as exc:
@@ -148,7 +161,7 @@ def _notebook_cells(name: str, path: Path) -> list[dict]:
         problem = _cell_problem(cell)
         if problem:
             raise InvalidRunbook(name, f"cell {number}: {problem}")
-    return cells
+    return nb
 
 
 def _cell_problem(cell: Any) -> str | None:
