@@ -193,7 +193,8 @@ def _write_evidence(plan: RunPlan, execution: Execution, outputs: Path, run_id: 
 
 
 def verdict_line(manifest: dict[str, Any]) -> str:
-    """The one line cron mails: outcome, runbook, environment, severity, duration, report path."""
+    """The one line cron mails: outcome, runbook, environment, severity, what is wrong (the top conclusion,
+    "and N more"), the actions applied, duration and the report's path."""
     from opsnb.checks.severity import describe
 
     sev = manifest.get("highest_severity")
@@ -202,16 +203,46 @@ def verdict_line(manifest: dict[str, Any]) -> str:
         parts.append(describe(sev))
     if manifest.get("error"):
         parts.append(manifest["error"].splitlines()[0][:200])
+    top = top_conclusions(manifest.get("findings") or [])
+    if top:
+        more = f" (and {len(top) - 1} more)" if len(top) > 1 else ""
+        parts.append(_one_line(top[0].get("title", ""), 160) + more)
+    applied = [a for a in manifest.get("actions") or [] if a.get("status") in ("applied", "failed")]
+    if applied:
+        titles = "; ".join(f"{a.get('title')} ({a.get('status')})" for a in applied)
+        parts.append(f"{len(applied)} action(s): " + _one_line(titles, 200))
     parts.append(f"{manifest['duration_s']:.1f}s")
     parts.append(_relative(Path(manifest["html_path"])))
     return " | ".join(parts)
 
 
+_STATUS_RANK = {"fail": 0, "warn": 1, "inconclusive": 2}
+
+
+def top_conclusions(conclusions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conclusions that are not passes, most serious first (fail, warn, then blind spots; by severity)."""
+    from opsnb.checks.severity import ORDER
+
+    def rank(c: dict[str, Any]) -> tuple[int, int]:
+        sev = c.get("severity")
+        return _STATUS_RANK.get(c.get("status", ""), 3), ORDER.index(sev) if sev in ORDER else len(ORDER)
+
+    problems = [c for c in conclusions if c.get("status") in _STATUS_RANK]
+    return sorted(problems, key=rank)
+
+
+def _one_line(text: str, limit: int) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def _relative(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+    """``path`` relative to the current folder when it lies below it, else absolute (never a bare
+    'outputs/…' that only makes sense from somewhere else)."""
+    cwd = Path.cwd()
+    if cwd != Path(cwd.anchor) and path.is_relative_to(cwd):
+        return str(path.relative_to(cwd))
+    return str(path.resolve())
 
 
 def is_terminal() -> bool:
