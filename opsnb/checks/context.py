@@ -28,3 +28,15 @@ def headless() -> bool:
 def allow_writes() -> bool:
     """True when the run was started with --allow-writes."""
     return os.environ.get("OPSNB_ALLOW_WRITES") == "1"
+
+
+def note_target(kind: str, **identity: object) -> None:
+    """Record what this run looked at (e.g. kind 'postgres' with host, port, database, role, server version;
+    never a password) so the evidence says which server it judged."""
+    from opsnb.checks import scraps
+
+    key = ":".join(str(identity.get(k, "")) for k in ("host", "port", "database", "role"))
+    try:
+        scraps.glue(f"{scraps.TARGET_PREFIX}{kind}:{key}", {"kind": kind, **identity})
+    except Exception:  # outside a kernel there is no notebook to record it in
+        pass

@@ -14,6 +14,7 @@ from typing import Any
 
 SCRAP_PREFIX = "application/scrapbook.scrap."  # .text+json for strings, .json+json for others
 CONCLUSION_PREFIX = "opsnb_conclusion:"  # one scrap per check, published as soon as it concludes
+TARGET_PREFIX = "opsnb_target:"  # one scrap per server a run looked at (see context.note_target)
 
 
 def glue(name: str, value: Any) -> None:
@@ -54,6 +55,11 @@ def conclusions(found: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(final, list):
         return final
     return [v for k, v in found.items() if k.startswith(CONCLUSION_PREFIX) and isinstance(v, dict)]
+
+
+def targets(found: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the run looked at (servers with their identity), in the order it first connected."""
+    return [v for k, v in found.items() if k.startswith(TARGET_PREFIX) and isinstance(v, dict)]
 
 
 def strip(nb: dict) -> None:

@@ -261,6 +261,7 @@ def write_bundle(
         "highest_severity": highest(
             [f.get("severity") for f in findings if f.get("status", "fail") in ("warn", "fail")]
         ),
+        "targets": scraps.targets(found),
         "findings": findings,
         "actions": found.get("opsnb_actions") or [],
         "error": scrub_tree(execution.error, secret_values),

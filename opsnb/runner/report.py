@@ -215,6 +215,17 @@ def _table(rows: list[dict], columns: list[str]) -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
+def _targets(targets: list[dict]) -> str:
+    """One line per server the run looked at: what it is and who it was to the server."""
+    lines = []
+    for t in targets:
+        where = f"{t.get('host', '?')}:{t.get('port', '?')}/{t.get('database', '?')}"
+        who = f" as {t['role']}" if t.get("role") else ""
+        version = f" ({t['server_version']})" if t.get("server_version") else ""
+        lines.append(f"<b>{_esc(t.get('kind', 'target'))}</b> {_esc(where)}{_esc(who)}{_esc(version)}")
+    return f"<p><b>Looked at:</b> {' · '.join(lines)}</p>" if lines else ""
+
+
 def render(manifest: dict, nb: dict) -> str:
     """The whole HTML page for one run."""
     m = manifest
@@ -251,7 +262,7 @@ def render(manifest: dict, nb: dict) -> str:
 <b>Run:</b> {_esc(m["run_id"])} · <b>By:</b> {_esc(m["user"])}@{_esc(m["host"])}</p>
 <p><b>Started:</b> {_esc(m["started_at"])} · <b>Ended:</b> {_esc(m["ended_at"])} · <b>Duration:</b> {m["duration_s"]:.1f}s ·
 <b>opsnb</b> {_esc(m["opsnb_version"])} · <b>notebooks at</b> {_esc(m.get("notebooks_commit") or "unknown")}</p>
-{severity_line}{failure}
+{_targets(m.get("targets") or [])}{severity_line}{failure}
 <h2>Conclusions</h2>{_table(m.get("findings") or [], ["status", "severity", "check", "title", "detail"])}
 <h2>Actions</h2>{_table(actions, ["title", "status", "plan", "result"])}
 <h2>Parameters</h2>{_table(params, ["name", "value"])}
