@@ -32,6 +32,8 @@ th{background:#eef0f4} .sev-P0,.sev-P1{color:#b3261e;font-weight:600}.sev-P2,.se
 pre{white-space:pre-wrap;word-break:break-word;margin:4px 0;font:12.5px/1.4 ui-monospace,Menlo,Consolas,monospace}
 pre.src{background:#f3f4f7;padding:6px} pre.err{background:#fdecea;padding:6px}
 .out img{max-width:100%} .muted{color:#667085}
+.out{overflow-x:auto;max-width:100%} .out td{max-width:42em;overflow-wrap:anywhere;white-space:pre-wrap}
+header.run{overflow-x:auto} header.run td{overflow-wrap:anywhere}
 """
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
