@@ -86,3 +86,51 @@ def test_symlinked_index_is_replaced_not_followed(tmp_path) -> None:
     path = update_index(outputs)
     assert not path.is_symlink() and "opsnb runs" in path.read_text()
     assert target.read_text() == "precious"
+
+
+def _run(runbook: str, env: str, started: str, outcome: str, incident: str | None = None, **extra) -> dict:
+    return {
+        "run_id": f"{runbook}-{started}",
+        "runbook": runbook,
+        "env": env,
+        "started_at": started,
+        "outcome": outcome,
+        "incident": incident,
+        "duration_s": 1.0,
+        "findings": extra.get("findings", []),
+        "actions": extra.get("actions", []),
+        "_html": f"{runbook}/{started}.html",
+    }
+
+
+def test_index_board_groups_and_markers() -> None:
+    import datetime as dt
+
+    from opsnb.runner.index import render_index
+
+    fail = [{"status": "fail", "severity": "P1", "title": "Error rate 41 % since dpl_9"}]
+    runs = [  # newest first, as load_manifests returns them
+        _run(
+            "500-triage",
+            "sandbox",
+            "2026-12-01T07:00:00+00:00",
+            "PASS",
+            "INC-42",
+            actions=[{"title": "Roll back", "status": "applied"}],
+        ),
+        _run("500-triage", "sandbox", "2026-12-01T06:50:00+00:00", "FAIL", "INC-42", findings=fail),
+        _run("backup", "production", "2026-11-30T02:00:00+00:00", "PASS"),
+    ]
+    now = dt.datetime(2026, 12, 1, 7, 10, tzinfo=dt.UTC).timestamp()
+    page = render_index(runs, now=now)
+    board, rest = page.split("<h2>Incident INC-42</h2>")
+    # the board holds the latest run per runbook × env, with its age
+    assert board.count('class="row-') == 2 and "10 min ago" in board and "29.2 h ago" in board
+    assert "row-FAIL" not in board
+    # runs grouped by incident, the no-incident group last; top conclusion and the actions marker shown
+    incident, loose = rest.split("<h2>Runs without an incident</h2>")
+    assert incident.count("<tr class=") == 2 and "Error rate 41 % since dpl_9" in incident
+    assert "1 action(s) applied" in incident and "backup" in loose
+    for ext in ("html", "json", "ipynb"):
+        assert f'href="500-triage/2026-12-01T07:00:00+00:00.{ext}"' in page
+    assert "<script" not in page
