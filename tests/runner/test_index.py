@@ -123,7 +123,9 @@ def test_index_board_groups_and_markers() -> None:
     ]
     now = dt.datetime(2026, 12, 1, 7, 10, tzinfo=dt.UTC).timestamp()
     page = render_index(runs, now=now)
-    board, rest = page.split("<h2>Incident INC-42</h2>")
+    board, rest = page.split("<h2>Latest per runbook and environment</h2>")[1].split(
+        "<h2>Incident INC-42</h2>"
+    )
     # the board holds the latest run per runbook × env, with its age
     assert board.count('class="row-') == 2 and "10 min ago" in board and "29.2 h ago" in board
     assert "row-FAIL" not in board
