@@ -220,14 +220,19 @@ _STATUS_RANK = {"fail": 0, "warn": 1, "inconclusive": 2}
 
 
 def top_conclusions(conclusions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The conclusions that are not passes, most serious first (fail, warn, then blind spots; by severity)."""
+    """The conclusions that are not passes, most serious first (fail, warn, then essential blind spots; by
+    severity). A non-essential check that could not look (an optional step left unconfigured) is no news."""
     from opsnb.checks.severity import ORDER
 
     def rank(c: dict[str, Any]) -> tuple[int, int]:
         sev = c.get("severity")
         return _STATUS_RANK.get(c.get("status", ""), 3), ORDER.index(sev) if sev in ORDER else len(ORDER)
 
-    problems = [c for c in conclusions if c.get("status") in _STATUS_RANK]
+    problems = [
+        c
+        for c in conclusions
+        if c.get("status") in ("fail", "warn") or (c.get("status") == "inconclusive" and c.get("essential", True))
+    ]
     return sorted(problems, key=rank)
 
 

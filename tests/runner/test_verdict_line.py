@@ -28,6 +28,7 @@ def test_the_line_names_the_top_conclusion_and_counts_the_rest() -> None:
         {"status": "warn", "severity": "P2", "title": "Sentry shows 3 new issues"},
         {"status": "fail", "severity": "P1", "title": "Error rate 41 % since deployment dpl_9 (over 5 %)"},
         {"status": "inconclusive", "severity": "info", "title": "Could not check triage.env-vars"},
+        {"status": "inconclusive", "severity": "info", "title": "pg_amcheck was not run", "essential": False},
     ]
     line = verdict_line(_manifest(findings=findings))
     assert "\n" not in line
