@@ -6,7 +6,7 @@ Generates (once, deterministic, seed 42) bench/data/drain-<lines>.ndjson (git-ig
 lines over 24 h, 5 deployments, 12 routes, error messages with varying ids/uuids/hex/numbers, plus 100
 garbage lines (truncated, binary, empty). Then, on the same file and in the same run:
 
-- opsnb: ``opsnb.checks.logs.read_logs`` + ``opsnb.checks.triage.summarize_5xx`` (signature, path, status → count, first/last);
+- opsnb: ``opsnb.checks.logs.read_logs`` + ``opsnb.checks.triage.signatures.summarize_5xx`` (signature, path, status → count, first/last);
 - jq (/usr/bin/jq): ``jq -R -n`` parsing every line (``fromjson?`` skips garbage), the same status filter, the same
   signature rules with ``gsub`` and the same grouping with ``reduce``.
 
@@ -128,8 +128,8 @@ def generate(path: Path, lines: int) -> None:
 
 
 def jq_program() -> str:
-    """The same filter, signature rules and grouping as opsnb.checks.triage.summarize_5xx, in jq."""
-    from opsnb.checks.triage import SIGNATURE_CHARS, SIGNATURE_RULES
+    """The same filter, signature rules and grouping as opsnb.checks.triage.signatures.summarize_5xx, in jq."""
+    from opsnb.checks.triage.signatures import SIGNATURE_CHARS, SIGNATURE_RULES
 
     subs = []
     for pattern, repl in SIGNATURE_RULES:
@@ -160,7 +160,7 @@ def run_opsnb(path: Path) -> tuple[float, float, int, int, int]:
     (imports included: they are part of what a cold run pays)."""
     start, cpu = time.perf_counter(), _cpu(resource.RUSAGE_SELF)
     from opsnb.checks.logs import read_logs
-    from opsnb.checks.triage import summarize_5xx
+    from opsnb.checks.triage.signatures import summarize_5xx
 
     read = read_logs(path)
     summary = summarize_5xx(read.frame)

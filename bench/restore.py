@@ -2,7 +2,7 @@
 
 Starts a private PostgreSQL, seeds the sandbox shop at a large scale (plain SQL ≥ 200 MB), dumps it once as
 custom format and once as gzip'd plain SQL, then times, each into a fresh database:
-  A. restore-test: opsnb.checks.backups.restore_and_verify() as the CREATEDB role (create + pg_restore -j2; its
+  A. restore-test: opsnb.checks.backups.restore.restore_and_verify() as the CREATEDB role (create + pg_restore -j2; its
      verification and drop are printed apart),
   B. raw: createdb + `pg_restore -j2` as the superuser,
   C. the runbook's path: createdb + `gunzip -c | psql`.
@@ -25,7 +25,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from opsnb.checks import backups  # noqa: E402
+from opsnb.checks.backups import dumps, restore, tools  # noqa: E402
 from opsnb.sandbox import seed  # noqa: E402
 from opsnb.sandbox.postgres import LocalPostgres, cluster_parent  # noqa: E402
 
@@ -76,9 +76,9 @@ def main() -> int:
             }
         )
         bindir = str(pg.bindir)
-        custom = backups.dump_database("OPSNB_BENCH_SRC", work, fmt="custom", pg_bindir=bindir, log=print)
+        custom = dumps.dump_database("OPSNB_BENCH_SRC", work, fmt="custom", pg_bindir=bindir, log=print)
         time.sleep(1)  # distinct file name
-        plain = backups.dump_database("OPSNB_BENCH_SRC", work, fmt="plain-gzip", pg_bindir=bindir, log=print)
+        plain = dumps.dump_database("OPSNB_BENCH_SRC", work, fmt="plain-gzip", pg_bindir=bindir, log=print)
         plain_bytes = 0
         import gzip
 
@@ -89,7 +89,7 @@ def main() -> int:
             f"dump: custom {custom.size / MB:.1f} MB, plain SQL {plain_bytes / MB:.1f} MB (gzip {plain.size / MB:.1f} MB)"
         )
 
-        admin_env = backups.libpq_env(admin, dbname="postgres")
+        admin_env = tools.libpq_env(admin, dbname="postgres")
 
         def fresh(name: str) -> dict[str, str]:
             with psycopg.connect(admin, autocommit=True) as conn:
@@ -117,7 +117,7 @@ def main() -> int:
         extra: list[float] = []
 
         def restore_test() -> float:
-            result = backups.restore_and_verify(
+            result = restore.restore_and_verify(
                 custom.path,
                 maint_database_url_env="OPSNB_BENCH_MAINT",
                 pg_bindir=bindir,

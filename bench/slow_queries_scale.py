@@ -8,9 +8,9 @@ on it (``SELECT cI, cJ FROM wide WHERE …``: pg_stat_statements normalizes cons
 need distinct column choices); 300 of them filter on an unindexed column, so the table also looks like it
 misses an index. Then, in the same run:
 
-- opsnb: what the notebook's analysis cells call — statements check, top by mean and by total, slow
-  statements, the missing-index check (sequential-scan counters + generic-plan EXPLAIN of the costliest
-  statements on the table) and the bar chart;
+- opsnb: what the notebook's analysis cells call — the pg_stat_statements probe and check, top by mean
+  and by total, slow statements, the missing-index check (sequential-scan counters + generic-plan EXPLAIN
+  of the costliest statements on the table) and the bar chart;
 - anchor: exactly the SQL those calls sent (recorded), replayed bare through one psycopg connection.
 
 Prints the best of ``--repeat`` times, the ratio opsnb/bare and the issue's target (analysis ≤ 2 s).
@@ -83,6 +83,7 @@ class Recorder:
 
     def __init__(self, db):
         self.db = db
+        self.server_version = db.server_version  # read from the connection: no statement sent
         self.sent: list[tuple[str, object]] = []
         for name in ("query", "rows", "scalar", "execute"):
             setattr(self, name, self._wrap(getattr(db, name)))
@@ -95,16 +96,17 @@ class Recorder:
         return call
 
 
-def analysis(db, version: int) -> None:
+def analysis(db) -> None:
     """The notebook's analysis cells for statements and indexes (same functions, same order)."""
-    from opsnb.checks.postgres import indexes, queries, stats
+    from opsnb.checks.postgres import indexes, statements
 
-    seen = stats.check_statements_available(db)
-    top_mean = queries.check_top_statements(db, seen, by="mean", limit=10)
-    top_total = queries.check_top_statements(db, seen, by="total", limit=10)
-    queries.plot_top_statements(top_total, value="total_ms", limit=10)
-    queries.check_slow_statements(db, seen)
-    missing = indexes.check_missing_indexes(db, seen, version)
+    seen = statements.statement_stats(db)
+    statements.check_statement_stats(seen)
+    top_mean = statements.top_statements(db, seen, by="mean", limit=10)
+    statements.check_slow_statements(db, seen)
+    top_total = statements.top_statements(db, seen, by="total", limit=10)
+    statements.plot_top_statements(top_total, value="total_ms", limit=10)
+    missing = indexes.check_missing_indexes(db, seen)
     indexes.show_plan(missing)
     assert len(top_mean) == 10
 
@@ -121,7 +123,7 @@ def main() -> int:
     import psycopg
 
     from opsnb.checks import findings
-    from opsnb.checks.postgres import connect, stats
+    from opsnb.checks.postgres import connect
 
     with tempfile.TemporaryDirectory(prefix="opsnb-bench-") as tmp:
         pg, dsn = start_cluster(Path(tmp))
@@ -130,24 +132,23 @@ def main() -> int:
             os.environ["OPSNB_BENCH_DATABASE_URL"] = dsn
             with psycopg.connect(dsn) as conn:
                 distinct = conn.execute(
-                    "SELECT count(*) FROM pg_stat_statements WHERE query LIKE 'SELECT c%%, c%% FROM wide%%'"
+                    """SELECT count(*) FROM pg_stat_statements WHERE query LIKE 'SELECT "c%", "c%" FROM wide%'"""
                 ).fetchone()[0]
             print(f"{distinct} distinct statements in pg_stat_statements (generated in {seconds:.1f} s)")
 
             db = connect("OPSNB_BENCH_DATABASE_URL")
-            version = stats.server_version_num(db)
             with contextlib.redirect_stdout(io.StringIO()):
-                analysis(Recorder(db), version)  # warm-up: imports (pandas, matplotlib), first plans
+                analysis(Recorder(db))  # warm-up: imports (pandas, matplotlib), first plans
             ours, sent = [], []
             for _ in range(args.repeat):
                 findings.clear()
                 rec = Recorder(db)
                 t0 = time.perf_counter()
                 with contextlib.redirect_stdout(io.StringIO()):
-                    analysis(rec, version)
+                    analysis(rec)
                 ours.append(time.perf_counter() - t0)
                 sent = rec.sent
-            missing = [f.title for f in findings.all_findings() if f.severity == "P2"]
+            missing = [c.title for c in findings.all_conclusions() if c.check == "postgres.missing-indexes"]
             db.close()
 
             bare = []
@@ -163,7 +164,7 @@ def main() -> int:
             pg.remove()
 
     best, anchor = min(ours), min(bare)
-    print(f"statements sent by the analysis: {len(sent)}; findings: {missing}")
+    print(f"statements sent by the analysis: {len(sent)}; missing indexes: {missing}")
     print(f"opsnb analysis cells : {best * 1000:8.1f} ms  (best of {args.repeat})")
     print(f"same SQL, bare psycopg: {anchor * 1000:8.1f} ms  (best of {args.repeat})")
     print(f"ratio opsnb/bare      : {best / anchor:8.2f}x")

@@ -1,14 +1,19 @@
-"""HTTP probes: each call records method, URL, status, latency and a short body."""
+"""HTTP for the checks: probes that record method, URL, status, latency and a short body, and the base of the
+vendors' REST clients (a Bearer token from a Secret, explicit timeouts, one-line errors)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from opsnb.checks.secrets import Secret
+from opsnb.errors import OpsnbError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BODY_CHARS = 500  # enough to read an error page, short enough for a table
 
@@ -38,7 +43,9 @@ class Probe:
 class Prober:
     """An httpx client with explicit timeouts that keeps every probe it made."""
 
-    def __init__(self, timeout_s: float = 10.0, connect_timeout_s: float = 3.0, headers: dict | None = None):
+    def __init__(
+        self, timeout_s: float = 10.0, connect_timeout_s: float = 3.0, headers: dict[str, str] | None = None
+    ) -> None:
         self.client = httpx.Client(
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
             headers=headers or {},
@@ -67,7 +74,7 @@ class Prober:
         self.responses.append(response)
         return found
 
-    def table(self):
+    def table(self) -> pd.DataFrame:
         """Every probe so far as a DataFrame."""
         import pandas as pd
 
@@ -80,8 +87,15 @@ class Prober:
     def __enter__(self) -> Prober:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class APIError(OpsnbError):
+    """A vendor API call failed (one line: method, path, status, the vendor's message; never the token).
+
+    An opsnb error, so a check that lets it propagate concludes ``inconclusive`` (it could not look).
+    """
 
 
 class BearerAPI:

@@ -8,6 +8,8 @@ import psycopg
 
 from opsnb.checks import findings
 
+WEIRD = 'we;ird "na me"'  # a real table name with a semicolon, double quotes and a space
+
 
 @dataclass
 class Shop:
@@ -51,4 +53,19 @@ def make_shop(pg_cluster, name: str, rows: int = 12_000) -> Shop:
 
 
 def titles(severity: str | None = None) -> list[str]:
-    return [f.title for f in findings.all_findings() if severity is None or f.severity == severity]
+    """Titles of the conclusions recorded so far (of one severity when given)."""
+    return [c.title for c in findings.all_conclusions() if severity is None or c.severity == severity]
+
+
+def concluded(check_id: str) -> findings.Conclusion:
+    """The one conclusion recorded for ``check_id`` (AssertionError when there is none)."""
+    found = [c for c in findings.all_conclusions() if c.check == check_id]
+    assert len(found) == 1, [(c.check, c.title) for c in findings.all_conclusions()]
+    return found[0]
+
+
+def idle_worker(url: str, app: str = "unit-worker") -> psycopg.Connection:
+    """A session of the app that updates a row and leaves its transaction open: idle in transaction."""
+    conn = psycopg.connect(url + f"?application_name={app}")
+    conn.execute('UPDATE "Order" SET "status" = "status" WHERE "id" = %s', ("o1",))
+    return conn

@@ -61,3 +61,16 @@ def test_refused_connection_is_a_result_not_an_exception() -> None:
     with Prober(connect_timeout_s=0.5) as p:
         probe = p.probe(f"http://127.0.0.1:{port}/")
     assert probe.status is None and "ConnectError" in probe.error
+
+
+def test_a_vendor_api_failure_makes_a_check_inconclusive_not_an_error() -> None:
+    from opsnb.checks import findings
+    from opsnb.checks.http import APIError
+
+    @findings.check("test.vendor-api", hint="check the token")
+    def check_vendor() -> None:
+        raise APIError("GET /v6/deployments → HTTP 401: Not authorized")
+
+    assert check_vendor() is None
+    [c] = findings.all_conclusions()
+    assert c.status == "inconclusive" and "HTTP 401" in c.detail and "check the token" in c.detail

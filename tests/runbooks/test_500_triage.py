@@ -35,22 +35,29 @@ def test_burst_fails_rollback_recovers_fault_off_passes(sandbox, tmp_path):
         # fault on: FAIL naming the deployment and the top signature; rollback applied
         code, m = run_runbook(RUNBOOK, out, allow_writes=True)
         assert code == 2 and m["outcome"] == "FAIL"
-        [alert] = found(m, "error-rate", "P1")
+        [alert] = found(m, "triage.error-rate", "P1")
+        assert alert["status"] == "fail" and alert["title"].startswith("Error rate ")
         assert (
             bad in alert["detail"] and PRICE_ERROR in alert["detail"] and "top signature" in alert["detail"]
         )
-        assert found(m, "health", "P1"), "probes of /api/products should catch the live 500s"
-        assert not found(m, "health", "P0")
-        [logs] = found(m, "logs")
-        assert (
-            "4 garbage lines" in logs["detail"]
-            and "binary 1" in logs["detail"]
-            and "empty 1" in logs["detail"]
-        )
-        [sentry] = found(m, "sentry")  # Sentry's stand-in agrees; info because the P1 already fired
+        [routes] = found(m, "triage.routes", "P1")
+        assert "/api/products" in routes["title"], "probes of /api/products should catch the live 500s"
+        assert found(m, "triage.health", "info") and not found(m, "triage.health", "P0")
+        [logs] = found(m, "triage.logs")
+        assert logs["status"] == "pass" and "4 garbage lines skipped" in logs["title"]
+        assert "binary 1" in logs["detail"] and "empty 1" in logs["detail"]
+        [top] = found(m, "triage.top-signatures")
+        assert top["title"].startswith("Top error signature: ") and PRICE_ERROR in top["title"]
+        [cause2] = found(m, "triage.unhandled-exceptions")
+        assert PRICE_ERROR in cause2["title"]
+        assert "computeTotal (app/api/checkout/route.js)" in cause2["detail"]
+        assert "formatPrice (app/api/products/route.js)" in cause2["detail"]
+        [sentry] = found(m, "triage.sentry")  # Sentry's stand-in agrees; info because the P1 already fired
         assert (
             sentry["severity"] == "info" and "SHOP-42" in sentry["detail"] and PRICE_ERROR in sentry["detail"]
         )
+        assert found(m, "triage.database-reachable", "info") and found(m, "triage.env-vars", "info")
+        assert not [f for f in m["findings"] if f["status"] == "inconclusive"], m["findings"]
         [action] = m["actions"]
         assert action["status"] == "applied" and previous in action["title"]
         assert vercel_state(sandbox)["current"] == previous
@@ -58,10 +65,11 @@ def test_burst_fails_rollback_recovers_fault_off_passes(sandbox, tmp_path):
         # re-run after the rollback: recovery
         code, m = run_runbook(RUNBOOK, out)
         assert code == 0 and m["outcome"] == "PASS", m["findings"]
-        assert "instant rollback" in found(m, "deployments")[0]["detail"]
-        assert any(f["title"] == "Earlier errors outside the judged window" for f in found(m, "error-rate"))
+        assert "instant rollback" in found(m, "triage.deployments")[0]["detail"]
+        [rate] = found(m, "triage.error-rate", "info")
+        assert "earlier errors outside the judged window" in rate["detail"] and bad in rate["detail"]
         assert not m["actions"]
-        assert found(m, "sentry", "info", "Sentry: no unresolved error issue"), (
+        assert found(m, "triage.sentry", "info", "No unresolved Sentry error issue"), (
             "issue last seen before the rollback"
         )
 
@@ -77,10 +85,12 @@ def test_burst_fails_rollback_recovers_fault_off_passes(sandbox, tmp_path):
         sandbox.set_fault("500-burst", False)
         code, m = run_runbook(RUNBOOK, out)
         assert code == 0 and m["outcome"] == "PASS", m["findings"]
-        assert found(m, "health", "info") and not found(m, "health", "P1")
-        assert found(m, "sentry", "info", "Sentry: no unresolved error issue")
-        assert f"since {bad} went live (instant rollback)" in found(m, "error-rate")[-1]["detail"]
-        assert any(f["title"] == "Earlier errors outside the judged window" for f in found(m, "error-rate"))
+        assert found(m, "triage.health", "info") and found(m, "triage.routes", "info")
+        assert found(m, "triage.sentry", "info", "No unresolved Sentry error issue")
+        [rate] = found(m, "triage.error-rate", "info")
+        assert f"since {bad} went live (instant rollback)" in rate["detail"]
+        assert "earlier error" in rate["detail"] and "outside the judged window" in rate["detail"]
+        assert not [f for f in m["findings"] if f["status"] == "inconclusive"], m["findings"]
     finally:
         garbage.unlink(missing_ok=True)
         sandbox.set_fault("500-burst", True)

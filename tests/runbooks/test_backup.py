@@ -1,5 +1,6 @@
-"""backup end to end on the sandbox: a dry run dumps and verifies but uploads nothing; with --allow-writes the
-object carries size + sha256 metadata and a manifest, and restore-test restores it; retention is reported."""
+"""backup end to end on the sandbox: a dry run dumps and reads the dump back but uploads nothing, and says so
+(a WARN, never a PASS); with --allow-writes the object carries size + sha256 metadata and a manifest, and
+restore-test restores it; retention is reported."""
 
 from __future__ import annotations
 
@@ -17,14 +18,19 @@ def keys(s3, bucket: str, prefix: str) -> list[str]:
 
 
 def test_dry_run_dumps_and_verifies_but_uploads_nothing(sandbox, s3, tmp_path):
+    bucket = sandbox["SANDBOX_S3_BUCKET"]
     prefix = f"test-dry-{uuid.uuid4().hex[:6]}/"
     code, m = run_runbook("backup", tmp_path / "out", f"backup_prefix={prefix}")
-    # nothing under the fresh prefix: the inventory says so (P1), and that is the only complaint
-    assert keys(s3, sandbox["SANDBOX_S3_BUCKET"], prefix) == []
-    assert [f["title"] for f in m["findings"] if f["severity"] != "info"] == ["no backups found"]
+    # nothing uploaded (P2: a cron line without --allow-writes would silently stop backing up), and nothing
+    # under the fresh prefix (P1): those are the only complaints
+    assert keys(s3, bucket, prefix) == []
+    assert [(f["check"], f["severity"], f["title"]) for f in m["findings"] if f["status"] != "pass"] == [
+        ("backups.upload", "P2", "Nothing was uploaded: this run was not allowed to write (--allow-writes)"),
+        ("backups.inventory", "P1", f"No backup under s3://{bucket}/{prefix}"),
+    ]
     assert code == 2
-    assert found(m, title_prefix="dump backup_")[0]["detail"].startswith("custom (expected custom)")
-    assert found(m, title_prefix="dry run: dump made and verified locally, not uploaded")
+    assert found(m, check="backups.dump")[0]["title"].startswith("pg_dump made backup_")
+    assert found(m, check="backups.dump-readable")[0]["detail"].startswith("custom (expected custom)")
     (action,) = m["actions"]
     assert action["status"] == "planned"
     assert any(prefix in step and "MB" in step for step in action["plan"]), action["plan"]
@@ -36,6 +42,7 @@ def test_upload_then_restore_test_passes(sandbox, s3, tmp_path):
     code, m = run_runbook("backup", tmp_path / "out", f"backup_prefix={prefix}", allow_writes=True)
     assert code == 0, [(f["severity"], f["title"], f["detail"]) for f in m["findings"]]
     assert m["actions"][0]["status"] == "applied"
+    assert found(m, check="backups.upload")[0]["title"].startswith("Uploaded backup_")
     stored = keys(s3, bucket, prefix)
     dumps = [k for k in stored if k.endswith(".dump")]
     assert len(dumps) == 1 and dumps[0] + ".manifest.json" in stored
@@ -49,7 +56,9 @@ def test_upload_then_restore_test_passes(sandbox, s3, tmp_path):
     # the round trip: what backup wrote, restore-test restores
     code, r = run_runbook("restore-test", tmp_path / "out", f"backup_prefix={prefix}")
     assert code == 0, [(f["severity"], f["title"], f["detail"]) for f in r["findings"]]
-    assert found(r, title_prefix="restore succeeded")
+    assert found(r, check="restore.latest")[0]["detail"].startswith(dumps[0])
+    assert found(r, check="restore.checksum")[0]["status"] == "pass"
+    assert found(r, check="restore.restore")[0]["status"] == "pass"
 
 
 def test_plain_gzip_and_retention(sandbox, s3, tmp_path):

@@ -1,9 +1,10 @@
 """db-maintenance end to end on the sandbox.
 
-The runbook produces its daily/weekly/monthly tables and a verdict: the archive candidates (orders older than
-2 years) are counted, and the archive is NOT offered because "OrderItem" references "Order" with ON DELETE
-CASCADE (the runbook's own SQL would silently delete their items). A role without privileges on the shop's
-tables gets info findings instead of a crash. The notebook also runs under nbval (test_nbval.py).
+The runbook produces its daily/weekly/monthly tables and a verdict, one conclusion per check in the runbook's
+order: the archive candidates (orders older than 2 years) are counted, and the archive is NOT offered because
+"OrderItem" references "Order" with ON DELETE CASCADE (the runbook's own SQL would silently delete their
+items): a P3. A role without privileges on the shop's tables gets inconclusive conclusions saying why instead
+of a crash, and the run WARNs. The notebook also runs under nbval (test_nbval.py).
 """
 
 from __future__ import annotations
@@ -16,18 +17,22 @@ from psycopg import sql
 from runbooks.runbook_run import found, run_runbook
 
 RUNBOOK = "db-maintenance"
-CHECKS = {
-    "pg_stat_statements",
-    "unused indexes",
-    "duplicate indexes",
-    "invalid indexes",
-    "cache hit rate",
-    "vacuum and analyze",
-    "dead tuples",
-    "wraparound",
-    "sequences",
-    "archive candidates",
-}
+# the checks, in the order the runbook reaches them (daily, weekly, monthly)
+CHECKS = [
+    "safety.read-only-role",
+    "postgres.connection-usage",
+    "postgres.statement-stats",
+    "postgres.slow-statements",
+    "postgres.unused-indexes",
+    "postgres.duplicate-indexes",
+    "postgres.invalid-indexes",
+    "postgres.cache-hit-rate",
+    "postgres.vacuum-analyze",
+    "postgres.dead-tuples",
+    "postgres.wraparound",
+    "postgres.sequences",
+    "postgres.archive-candidates",
+]
 
 
 def test_tables_verdict_and_archive_candidates(sandbox, tmp_path):
@@ -38,12 +43,15 @@ def test_tables_verdict_and_archive_candidates(sandbox, tmp_path):
     assert old > 0
     out = tmp_path / "out"
     code, m = run_runbook(RUNBOOK, out, allow_writes=True)  # even allowed, the cascading archive is refused
-    assert {f["check"] for f in m["findings"]} >= CHECKS
+    assert [f["check"] for f in m["findings"]] == CHECKS
     assert m["outcome"] == "WARN" and code == 1
-    [cand] = found(m, "archive candidates", "info")
-    assert cand["title"].startswith(f'{old} "Order" row(s) older than 2 years')
-    [refused] = found(m, "archive candidates", "P3")
-    assert refused["title"] == 'Archive of "Order" not offered: it would cascade to "OrderItem"'
+    [refused] = found(m, "postgres.archive-candidates", "P3")
+    assert refused["status"] == "warn"
+    assert refused["title"].startswith(f'{old} "Order" row(s) older than 2 years (')
+    assert refused["title"].endswith(
+        'cannot be archived as the runbook says: deleting them cascades to "OrderItem"'
+    )
+    assert refused["evidence"][0]["rows"] == old and refused["evidence"][0]["cascades_to"] == '"OrderItem"'
     assert not m["actions"]
     with psycopg.connect(sandbox.admin_url) as conn:  # nothing was archived
         assert conn.execute('SELECT count(*) FROM "OrderArchive"').fetchone()[0] == 0
@@ -75,9 +83,16 @@ def test_role_without_table_privileges(sandbox, tmp_path):
             "database_url_env=OPSNB_PLAIN_MAINT_URL",
             env={"OPSNB_PLAIN_MAINT_URL": f"postgresql://{role}:{password}@{host}/{dbname}"},
         )
-        assert code in (0, 1, 2)
-        [refused] = [f for f in m["findings"] if f["title"] == "Could not check archive candidates"]
-        assert refused["severity"] == "info" and "permission denied" in refused["detail"]
+        assert (code, m["outcome"]) == (1, "WARN")  # blind spots, never a clean PASS
+        assert [f["check"] for f in m["findings"]] == CHECKS  # every check ran, none crashed
+        [refused] = found(m, "postgres.archive-candidates")
+        assert (refused["status"], refused["title"]) == (
+            "inconclusive",
+            "Could not check postgres.archive-candidates",
+        )
+        assert "permission denied" in refused["detail"]
+        [stats] = found(m, "postgres.statement-stats")  # other roles' statement texts are hidden from it
+        assert stats["status"] == "inconclusive" and "grant pg_monitor" in stats["detail"]
     finally:
         with psycopg.connect(sandbox.admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))

@@ -1,6 +1,7 @@
 """restore-test end to end on the sandbox: PASS on the good nightly backup, FAIL with pg_restore's own error
-on the truncated one, FAIL on a checksum mismatch and on a stale backup, refusal to touch the live database,
-and never a scratch database left behind (nor by the notebook under nbval: test_nbval.py)."""
+on the truncated one, FAIL on a checksum mismatch and on a stale backup, a dump made by another tool (no
+checksum) still restored, the freshness table a parameter, refusal to touch the live database, and never a
+scratch database left behind (nor by the notebook under nbval: test_nbval.py)."""
 
 from __future__ import annotations
 
@@ -38,29 +39,60 @@ def nightly(s3, bucket: str, suffix: str) -> tuple[str, bytes, dict]:
     return key, obj["Body"].read(), obj["Metadata"]
 
 
+def one(manifest: dict, check: str) -> dict:
+    """The conclusion of ``check`` (exactly one per check)."""
+    (conclusion,) = found(manifest, check=check)
+    return conclusion
+
+
+def problems(manifest: dict) -> list[tuple[str, str, str]]:
+    return [(f["check"], f["status"], f["title"]) for f in manifest["findings"] if f["status"] != "pass"]
+
+
 def test_good_backup_passes(sandbox, tmp_path):
     code, m = run_runbook(RUNBOOK, tmp_path / "out")
-    assert code == 0, [f["title"] for f in found(m)]
+    assert code == 0, problems(m)
     assert m["outcome"] == "PASS"
-    assert found(m, title_prefix="restore succeeded")[0]["detail"].startswith("custom into opsnb_restore_")
-    assert found(m, title_prefix="all ")[0]["title"].endswith("tables of the archive exist")
-    counts = found(m, title_prefix="row counts of key tables as expected")[0]["detail"]
-    assert "Order=" in counts and "Product=" in counts and "User=" in counts
-    assert found(m, title_prefix="size and sha256 match")
-    assert found(m, title_prefix="RTO ")
-    assert found(m, title_prefix="no scratch database left")
+    restored = one(m, "restore.restore")
+    assert restored["status"] == "pass" and restored["detail"].startswith("custom archive of")
+    assert "into opsnb_restore_" in restored["detail"]
+    assert one(m, "restore.tables")["title"].endswith("tables of the backup exist in the restored database")
+    counts = one(m, "restore.counts")
+    assert counts["status"] == "pass" and "within 5% of the source" in counts["title"]
+    assert "Order=" in counts["detail"] and "Product=" in counts["detail"] and "User=" in counts["detail"]
+    assert one(m, "restore.checksum")["title"] == "Size and sha256 match the backup's metadata"
+    assert one(m, "restore.freshness")["title"].startswith('The newest "Order"."createdAt" is ')
+    assert one(m, "restore.rto")["status"] == "pass"
+    assert one(m, "restore.cleanup")["title"] == "No scratch database is left on the server"
+    # in runbook order
+    assert [f["check"] for f in m["findings"]] == [
+        "restore.interrupted-runs",
+        "restore.latest",
+        "restore.download",
+        "restore.checksum",
+        "restore.scratch-name",
+        "restore.restore",
+        "restore.tables",
+        "restore.counts",
+        "restore.freshness",
+        "restore.amcheck",
+        "restore.rto",
+        "restore.cleanup",
+    ]
     assert scratch_left(sandbox) == []
 
 
 def test_truncated_backup_fails_with_pg_restore_error(sandbox, tmp_path):
     code, m = run_runbook(RUNBOOK, tmp_path / "out", "backup_prefix=broken/")
-    assert code == 2 and m["outcome"] == "FAIL", [f["title"] for f in found(m)]
-    failed = found(m, title_prefix="restore FAILED")[0]
-    assert failed["severity"] == "P1"
+    assert code == 2 and m["outcome"] == "FAIL", problems(m)
+    failed = one(m, "restore.restore")
+    assert (failed["status"], failed["severity"]) == ("fail", "P1")
+    assert failed["title"].startswith("The restore failed: pg_restore: error:"), failed["title"]
     assert "pg_restore: error:" in failed["detail"], failed["detail"]
     # the bytes are what was uploaded: only the restore tells
-    assert found(m, title_prefix="size and sha256 match")
-    assert found(m, title_prefix="scratch database opsnb_restore_")[0]["severity"] == "info"  # dropped
+    assert one(m, "restore.checksum")["status"] == "pass"
+    assert one(m, "restore.tables")["status"] == "inconclusive"  # nothing restored, nothing verified
+    assert one(m, "restore.cleanup")["status"] == "pass"  # dropped
     assert scratch_left(sandbox) == []
 
 
@@ -74,19 +106,42 @@ def test_checksum_mismatch_fails_without_restoring(sandbox, s3, tmp_path):
         code, m = run_runbook(RUNBOOK, tmp_path / "out", f"backup_prefix={prefix}")
     finally:
         s3.delete_object(Bucket=bucket, Key=prefix + Path(key).name)
-    assert code == 2 and m["outcome"] == "FAIL", [f["title"] for f in found(m)]
-    assert found(m, title_prefix="backup checksum mismatch (sha256)")[0]["severity"] == "P1"
-    assert "restore succeeded" not in " ".join(f["title"] for f in found(m))
+    assert code == 2 and m["outcome"] == "FAIL", problems(m)
+    mismatch = one(m, "restore.checksum")
+    assert (mismatch["status"], mismatch["severity"]) == ("fail", "P1")
+    assert mismatch["title"] == "The downloaded bytes differ from the backup's checksum (sha256)"
+    assert one(m, "restore.restore")["status"] == "inconclusive"  # never restored
+    assert scratch_left(sandbox) == []
+
+
+def test_dump_made_by_another_tool_without_checksum_is_restored(sandbox, s3, tmp_path):
+    """pg_dump -Fc by hand, `aws s3 cp` to the bucket: no sha256 beside it. Restored and verified anyway."""
+    bucket = sandbox["SANDBOX_S3_BUCKET"]
+    key, body, _meta = nightly(s3, bucket, ".dump")
+    prefix = f"test-other-tool-{uuid.uuid4().hex[:6]}/"
+    s3.put_object(Bucket=bucket, Key=prefix + "shop.dump", Body=body)
+    try:
+        code, m = run_runbook(RUNBOOK, tmp_path / "out", f"backup_prefix={prefix}")
+    finally:
+        s3.delete_object(Bucket=bucket, Key=prefix + "shop.dump")
+    assert code == 0 and m["outcome"] == "PASS", problems(m)
+    note = one(m, "restore.checksum")
+    assert (
+        note["status"] == "inconclusive"
+        and note["title"] == "No checksum to compare: shop.dump has no sha256 recorded"
+    )
+    assert one(m, "restore.restore")["status"] == "pass" and one(m, "restore.counts")["status"] == "pass"
     assert scratch_left(sandbox) == []
 
 
 def test_stale_backup_fails(sandbox, tmp_path):
     later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
     code, m = run_runbook(RUNBOOK, tmp_path / "out", f"now={later}")
-    assert code == 2 and m["outcome"] == "FAIL", [f["title"] for f in found(m)]
-    stale = found(m, title_prefix="backups stopped")[0]
-    assert stale["severity"] == "P1" and "more than 26 h" in stale["detail"]
-    assert found(m, title_prefix="restore succeeded")  # still restorable: the problem is its age
+    assert code == 2 and m["outcome"] == "FAIL", problems(m)
+    stale = one(m, "restore.latest")
+    assert stale["severity"] == "P1" and stale["title"].startswith("Backups stopped: the latest backup is ")
+    assert "more than 26 h" in stale["detail"]
+    assert one(m, "restore.restore")["status"] == "pass"  # still restorable: the problem is its age
     assert scratch_left(sandbox) == []
 
 
@@ -99,20 +154,35 @@ def test_plain_gzip_backup_restores_through_psql(sandbox, s3, tmp_path):
         code, m = run_runbook(RUNBOOK, tmp_path / "out", f"backup_prefix={prefix}")
     finally:
         s3.delete_object(Bucket=bucket, Key=prefix + Path(key).name)
-    assert code == 0, [(f["severity"], f["title"], f["detail"]) for f in m["findings"]]
-    assert found(m, title_prefix="restore succeeded")[0]["detail"].startswith("gzip into opsnb_restore_")
-    assert found(m, title_prefix="row counts of key tables as expected")
+    assert code == 0, problems(m)
+    assert one(m, "restore.restore")["detail"].startswith("gzip archive of")
+    assert one(m, "restore.counts")["status"] == "pass"
+    assert scratch_left(sandbox) == []
+
+
+def test_the_freshness_table_is_a_parameter(sandbox, tmp_path):
+    code, m = run_runbook(RUNBOOK, tmp_path / "out", "freshness_table=")
+    assert code == 0, problems(m)
+    skipped = one(m, "restore.freshness")
+    assert skipped["status"] == "inconclusive" and not skipped["essential"]
+    code, m = run_runbook(RUNBOOK, tmp_path / "out", "freshness_table=Shipment")
+    assert code == 1 and m["outcome"] == "WARN", problems(m)
+    missing = ("restore.freshness", "warn", 'Table "Shipment" does not exist in the restored database')
+    assert [p for p in problems(m) if p[1] != "inconclusive"] == [missing]
+    assert one(m, "restore.freshness")["severity"] == "P2"
     assert scratch_left(sandbox) == []
 
 
 def test_refuses_live_database_as_scratch(sandbox, tmp_path):
-    target = "shop"  # the live database (other names: tests/unit/test_backups.py)
+    target = "shop"  # the live database (other names: tests/checks/backups/test_scratch.py)
     before = live_state(sandbox)
     code, m = run_runbook(RUNBOOK, tmp_path / "out", f"scratch_database={target}")
-    assert code == 2, [f["title"] for f in found(m)]
-    refused = found(m, title_prefix="restore refused")[0]
-    assert refused["severity"] == "P1" and "not a scratch database of this run" in refused["detail"]
-    titles = " ".join(f["title"] for f in found(m))
-    assert "restore succeeded" not in titles and "restore FAILED" not in titles
+    assert code == 2, problems(m)
+    refused = one(m, "restore.scratch-name")
+    assert (refused["status"], refused["severity"]) == ("fail", "P1")
+    assert (
+        refused["title"] == "Refused 'shop' as the restore target: it is not a scratch database of this run"
+    )
+    assert one(m, "restore.restore")["status"] == "inconclusive"  # neither restored nor failed: never tried
     assert live_state(sandbox) == before
     assert scratch_left(sandbox) == []

@@ -1,13 +1,14 @@
-"""S3 for runbooks: a boto3 client from parameters, listing, HEAD, multipart upload, download with progress.
+"""S3 for runbooks: where objects live (:class:`Location`), listing, HEAD, multipart upload, download.
 
-Credentials are named, never given: ``client()`` takes the names of the environment variables that hold the
-access key pair and resolves them through ``opsnb.checks.secrets`` (so they are scrubbed from every artifact).
-Progress is printed as plain lines (no widgets: they are invisible in the evidence, see FIELD-NOTES).
+Credentials are named, never given: a :class:`Location` holds the names of the environment variables that hold
+the access key pair, and ``client()`` resolves them through ``opsnb.checks.secrets`` (so they are scrubbed from
+every artifact) only when a check opens it. Every failed call raises :class:`S3Error`, an ``OSError``: inside a
+check it becomes an inconclusive conclusion ("could not look"), never a crash. Progress is printed as plain
+lines (no widgets: they are invisible in the evidence, see FIELD-NOTES).
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,8 +20,43 @@ from opsnb.checks.secrets import secret
 MB = 1024 * 1024
 
 
-class S3Error(Exception):
-    """An S3 call failed; the message is one line naming the operation, bucket and key."""
+class S3Error(OSError):
+    """An S3 call failed (network, permission, missing object); one line naming the operation, bucket and key."""
+
+
+def normalize_prefix(prefix: str) -> str:
+    """'' or 'folder/' (a trailing slash added, a leading one removed)."""
+    prefix = prefix.strip().lstrip("/")
+    return prefix if not prefix or prefix.endswith("/") else prefix + "/"
+
+
+@dataclass(frozen=True)
+class Location:
+    """A bucket and key prefix, the endpoint, and the NAMES of the variables holding the access key pair."""
+
+    bucket: str
+    prefix: str = ""
+    endpoint_url: str = ""  # "" = AWS
+    access_key_id_env: str = "AWS_ACCESS_KEY_ID"
+    secret_access_key_env: str = "AWS_SECRET_ACCESS_KEY"
+    region: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", normalize_prefix(self.prefix))
+
+    def url(self, key: str = "") -> str:
+        """``s3://bucket/key`` (``s3://bucket/prefix`` without a key)."""
+        return f"s3://{self.bucket}/{key or self.prefix}"
+
+    def key(self, name: str) -> str:
+        """The key of file ``name`` under the prefix."""
+        return self.prefix + name
+
+    def client(self):
+        """A boto3 client for this location; S3Error when no bucket is given (nothing to look at)."""
+        if not self.bucket:
+            raise S3Error("no bucket given: set the s3_bucket parameter")
+        return client(self.endpoint_url, self.access_key_id_env, self.secret_access_key_env, self.region)
 
 
 def client(
@@ -217,8 +253,3 @@ def download(
         raise _fail("download", bucket, key, exc) from None
     got = dest.stat().st_size
     return Transfer(bucket, key, str(dest), got, time.monotonic() - t0)
-
-
-def utc(value: _dt.datetime) -> _dt.datetime:
-    """``value`` as an aware UTC datetime (naive values are taken as UTC)."""
-    return value.replace(tzinfo=_dt.UTC) if value.tzinfo is None else value.astimezone(_dt.UTC)

@@ -1,6 +1,6 @@
-"""Sentry REST API: the organization's unresolved issues.
+"""Sentry REST API: the organization's unresolved issues, as an issues table or as log rows.
 
-One function, one HTTP call. The token comes from a :class:`~opsnb.checks.secrets.Secret` (a Bearer auth token with
+One method, one HTTP call. The token comes from a :class:`~opsnb.checks.secrets.Secret` (a Bearer auth token with
 ``event:read``; never printed); the base URL is a parameter so the sandbox stand-in, https://sentry.io and a
 self-hosted Sentry are the same code path. Sentry's issue fields used here: id, shortId, title, culprit,
 level, count (a string in Sentry's JSON), userCount, firstSeen, lastSeen (ISO 8601), permalink,
@@ -9,12 +9,17 @@ metadata{type, value}, project{slug}.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from opsnb.checks.http import BearerAPI
+from opsnb.checks.http import APIError, BearerAPI
+from opsnb.checks.logs.frame import as_int, as_text, log_frame
+from opsnb.checks.logs.window import utc_column
 from opsnb.checks.secrets import Secret
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_API = "https://sentry.io"
 ISSUE_COLUMNS = [
@@ -34,7 +39,7 @@ ISSUE_COLUMNS = [
 ]
 
 
-class SentryError(RuntimeError):
+class SentryError(APIError):
     """A Sentry API call failed (one line: method, path, status, Sentry's ``detail``)."""
 
 
@@ -75,14 +80,7 @@ class Sentry(BearerAPI):
         return [item for item in data if isinstance(item, dict)]
 
 
-def _count(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def issues_frame(items: list[dict[str, Any]]) -> Any:
+def issues_frame(items: list[dict[str, Any]]) -> pd.DataFrame:
     """Sentry issue objects → DataFrame (``ISSUE_COLUMNS``; newest ``lastSeen`` first; times UTC)."""
     import pandas as pd
 
@@ -97,8 +95,8 @@ def issues_frame(items: list[dict[str, Any]]) -> Any:
                 "title": item.get("title", ""),
                 "culprit": item.get("culprit", ""),
                 "level": item.get("level", ""),
-                "count": _count(item.get("count")),
-                "userCount": _count(item.get("userCount")),
+                "count": as_int(item.get("count")),  # Sentry sends it as a string
+                "userCount": as_int(item.get("userCount")),
                 "firstSeen": item.get("firstSeen"),
                 "lastSeen": item.get("lastSeen"),
                 "type": metadata.get("type", ""),
@@ -111,5 +109,37 @@ def issues_frame(items: list[dict[str, Any]]) -> Any:
     frame["count"] = frame["count"].astype("Int64")
     frame["userCount"] = frame["userCount"].astype("Int64")
     for column in ("firstSeen", "lastSeen"):
-        frame[column] = pd.to_datetime(frame[column], utc=True, errors="coerce", format="ISO8601")
+        frame[column] = utc_column(frame[column])
     return frame.sort_values("lastSeen", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def issues_log_frame(items: list[dict[str, Any]]) -> pd.DataFrame:
+    """Sentry issue objects → log rows (opsnb.checks.logs.frame) plus a ``count`` column, one row per issue:
+    timestamp = lastSeen, message = title, path = culprit, statusCode 500 for error/fatal issues, requestId =
+    shortId, projectId = the project's slug, source "sentry"."""
+    rows = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        level = as_text(item.get("level")) or ""
+        project = item.get("project") if isinstance(item.get("project"), dict) else {}
+        rows.append(
+            {
+                "timestamp": item.get("lastSeen"),  # log_frame reads it (unreadable: the row is dropped)
+                "level": level,
+                "message": as_text(item.get("title")),
+                "statusCode": 500 if level in ("error", "fatal") else None,
+                "path": as_text(item.get("culprit")),
+                "method": None,
+                "deploymentId": None,
+                "requestId": as_text(item.get("shortId")),
+                "source": "sentry",
+                "host": None,
+                "projectId": as_text(project.get("slug")),
+                "id": as_text(item.get("id")),
+                "region": None,
+                "clientIp": None,
+                "count": as_int(item.get("count")),
+            }
+        )
+    return log_frame(rows, extra=("count",))

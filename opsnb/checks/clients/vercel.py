@@ -1,24 +1,29 @@
-"""Vercel REST API: recent deployments, the live one, environment variable names, rollback.
+"""Vercel REST API: recent deployments, the live one, environment variable names, runtime logs, rollback.
 
-One function, one HTTP call. The token comes from a :class:`~opsnb.checks.secrets.Secret` (sent as a Bearer header,
+One method, one HTTP call; the module functions turn responses into frames and dataclasses. The token comes from a :class:`~opsnb.checks.secrets.Secret` (sent as a Bearer header,
 never printed); the base URL is a parameter so the sandbox stand-in and https://api.vercel.com are the same
 code path. Environment variable VALUES are dropped as soon as a response is parsed: only names leave here.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-from typing import Any
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from opsnb.checks.http import BearerAPI
+from opsnb.checks.http import APIError, BearerAPI
+from opsnb.checks.logs.frame import Garbage, as_int, as_text, log_frame
 from opsnb.checks.secrets import Secret
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_API = "https://api.vercel.com"
 
 
-class VercelError(RuntimeError):
+class VercelError(APIError):
     """A Vercel API call failed (one line: method, path, status, Vercel's error message)."""
 
 
@@ -36,7 +41,7 @@ class Vercel(BearerAPI):
         super().__init__(token, api_base, timeout_s, transport)
         self.team_id = team_id
 
-    def _call(self, method: str, path: str, params: dict | None = None) -> Any:
+    def _call(self, method: str, path: str, params: dict[str, Any] | None = None) -> Any:
         params = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         if self.team_id:
             params["teamId"] = self.team_id
@@ -58,7 +63,7 @@ class Vercel(BearerAPI):
             return {"raw": response.text[:500]}
 
     # --- deployments ---------------------------------------------------------------------------------------
-    def deployments(self, project: str, *, limit: int = 20, target: str = "production") -> Any:
+    def deployments(self, project: str, *, limit: int = 20, target: str = "production") -> pd.DataFrame:
         """Recent deployments of ``project`` (newest first) as a DataFrame; ``GET /v6/deployments``.
 
         Columns: uid, url, state, target, created (UTC), ready (UTC), creator, commit, message.
@@ -72,7 +77,7 @@ class Vercel(BearerAPI):
         """``GET /v9/projects/{project}``: the project, incl. ``targets.production`` (the live deployment)."""
         return self._call("GET", f"/v9/projects/{project}")
 
-    def env_names(self, project: str) -> Any:
+    def env_names(self, project: str) -> pd.DataFrame:
         """Names of ``project``'s environment variables with their targets (values never kept).
 
         ``GET /v9/projects/{project}/env``. Columns: key, type, target (comma-joined).
@@ -139,7 +144,45 @@ class Vercel(BearerAPI):
         return f"rolled back {project} to {deployment_id}"
 
 
-def _utc(ms: Any):
+@dataclass(frozen=True)
+class Deployment:
+    """One deployment, as the runbooks name it (a row of :func:`deployments_frame`)."""
+
+    uid: str
+    url: str = ""
+    state: str = ""
+    target: str = ""
+    created: pd.Timestamp | None = None  # UTC
+    message: str = ""  # first line of the commit message
+
+    @classmethod
+    def of(cls, row: pd.Series) -> Deployment:
+        """The deployment of one ``deployments_frame`` row."""
+        import pandas as pd
+
+        created = row.get("created")
+        return cls(
+            uid=str(row["uid"]),
+            url=str(row.get("url") or ""),
+            state=str(row.get("state") or ""),
+            target=str(row.get("target") or ""),
+            created=created if created is not None and pd.notna(created) else None,
+            message=str(row.get("message") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class LiveDeployment:
+    """Which deployment serves production, since when (UTC; None when unknown) and how that was found."""
+
+    uid: str
+    url: str = ""
+    since: pd.Timestamp | None = None
+    how: str = ""
+
+
+def _utc(ms: Any) -> pd.Timestamp:
+    """Vercel's epoch milliseconds as a UTC Timestamp (NaT when absent)."""
     import pandas as pd
 
     if ms is None or ms == "":
@@ -147,7 +190,7 @@ def _utc(ms: Any):
     return pd.Timestamp(int(ms), unit="ms", tz="UTC")
 
 
-def deployments_frame(items: list[dict]) -> Any:
+def deployments_frame(items: list[dict[str, Any]]) -> pd.DataFrame:
     """Vercel deployment objects → DataFrame (newest first) with the columns the runbooks show."""
     import pandas as pd
 
@@ -172,70 +215,106 @@ def deployments_frame(items: list[dict]) -> Any:
         )
     columns = ["uid", "url", "state", "target", "created", "ready", "creator", "commit", "message"]
     frame = pd.DataFrame(rows, columns=columns)
-    if len(frame):
-        frame["created"] = pd.to_datetime(frame["created"], utc=True)
-        frame["ready"] = pd.to_datetime(frame["ready"], utc=True)
-        frame = frame.sort_values("created", ascending=False).reset_index(drop=True)
-    return frame
+    frame["created"] = pd.to_datetime(frame["created"], utc=True)
+    frame["ready"] = pd.to_datetime(frame["ready"], utc=True)
+    return frame.sort_values("created", ascending=False).reset_index(drop=True)
 
 
-def live_deployment(project: dict[str, Any], deployments: Any) -> dict[str, Any]:
-    """Which deployment serves production and since when.
+def live_deployment(project: dict[str, Any], deployments: pd.DataFrame) -> LiveDeployment | None:
+    """Which deployment serves production and since when; None when nothing is deployed.
 
     From the project's ``targets.production`` (and ``lastRollbackTarget`` after an instant rollback); without
-    those, the newest READY production deployment. Returns {uid, url, since (UTC), how}.
+    those, the newest READY production deployment.
     """
     import pandas as pd
 
     target = ((project or {}).get("targets") or {}).get("production") or {}
     uid = target.get("id") or target.get("uid")
-    ready = deployments[deployments["state"] == "READY"] if len(deployments) else deployments
-    if not uid and len(ready):
+    if not uid:
+        ready = deployments[deployments["state"] == "READY"]
+        if not len(ready):
+            return None
         prod = ready[ready["target"] == "production"]
         row = (prod if len(prod) else ready).iloc[0]
-        return {
-            "uid": row["uid"],
-            "url": row["url"],
-            "since": row["ready"] if pd.notna(row["ready"]) else row["created"],
-            "how": "newest READY deployment",
-        }
-    if not uid:
-        return {"uid": None, "url": "", "since": pd.NaT, "how": "no deployments"}
-    match = deployments[deployments["uid"] == uid] if len(deployments) else deployments
+        since = row["ready"] if pd.notna(row["ready"]) else row["created"]
+        return LiveDeployment(
+            row["uid"], row["url"], since if pd.notna(since) else None, "newest READY deployment"
+        )
     since = _utc(target.get("ready") or target.get("createdAt") or target.get("created"))
     how = "project's production target"
     rollback = (project or {}).get("lastRollbackTarget") or {}
     if rollback.get("toDeploymentId") == uid and rollback.get("requestedAt"):
         since = _utc(rollback["requestedAt"])
         how = "instant rollback"
+    match = deployments[deployments["uid"] == uid]
     url = target.get("url") or (match.iloc[0]["url"] if len(match) else "")
-    return {"uid": uid, "url": url, "since": since, "how": how}
+    return LiveDeployment(uid, url, since if pd.notna(since) else None, how)
 
 
-def deployment_at(deployments: Any, when: Any) -> dict[str, Any] | None:
-    """The READY deployment that was newest at ``when`` (the one live then, barring rollbacks), as a dict."""
+def deployment_at(deployments: pd.DataFrame, when: pd.Timestamp | None) -> Deployment | None:
+    """The READY deployment that was newest at ``when`` (the one live then, barring rollbacks)."""
     import pandas as pd
 
     if when is None or pd.isna(when) or not len(deployments):
         return None
-    when = pd.Timestamp(when)
-    ready = deployments[(deployments["state"] == "READY") & (deployments["created"] <= when)]
+    ready = deployments[(deployments["state"] == "READY") & (deployments["created"] <= pd.Timestamp(when))]
     if not len(ready):
         return None
-    return ready.sort_values("created").iloc[-1].to_dict()
+    return Deployment.of(ready.sort_values("created").iloc[-1])
 
 
-def previous_ready(deployments: Any, current_uid: str | None) -> dict[str, Any] | None:
-    """The READY production deployment created before ``current_uid`` (the rollback target), as a dict."""
+def previous_ready(deployments: pd.DataFrame, current_uid: str | None) -> Deployment | None:
+    """The READY production deployment created before ``current_uid`` (the rollback target)."""
     if not len(deployments):
         return None
     ordered = deployments.sort_values("created", ascending=False).reset_index(drop=True)
     hits = ordered.index[ordered["uid"] == current_uid].tolist()
     older = ordered.iloc[hits[0] + 1 :] if hits else ordered.iloc[1:]
     older = older[(older["state"] == "READY") & (older["target"] == "production")]
-    return older.iloc[0].to_dict() if len(older) else None
+    return Deployment.of(older.iloc[0]) if len(older) else None
 
 
-def now_utc() -> _dt.datetime:
-    """Current time, timezone-aware UTC."""
-    return _dt.datetime.now(_dt.UTC)
+def runtime_logs_frame(
+    lines: list[bytes], garbage: Garbage | None = None, *, project: str = "", deployment: str = ""
+) -> pd.DataFrame:
+    """Vercel runtime-log NDJSON lines → a log frame (opsnb.checks.logs.frame; bad lines added to ``garbage``).
+
+    Fields: timestampInMs → timestamp, level, message, responseStatusCode → statusCode, requestPath → path,
+    requestMethod → method, domain → host, rowId → id, source; deployment/project from the request.
+    """
+    import pandas as pd
+
+    garbage = garbage if garbage is not None else Garbage()
+    rows = []
+    for line in lines:
+        if not line.strip():
+            garbage.add("empty", line)
+            continue
+        try:
+            item = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            garbage.add("invalid JSON", line)
+            continue
+        if not isinstance(item, dict):
+            garbage.add("not an object", line)
+            continue
+        ms = as_int(item.get("timestampInMs"))
+        rows.append(
+            {
+                "timestamp": None if ms is None else pd.Timestamp(ms, unit="ms", tz="UTC"),
+                "level": as_text(item.get("level")),
+                "message": as_text(item.get("message")),
+                "statusCode": as_int(item.get("responseStatusCode")),
+                "path": as_text(item.get("requestPath")),
+                "method": as_text(item.get("requestMethod")),
+                "deploymentId": deployment or None,
+                "requestId": None,
+                "source": as_text(item.get("source")),
+                "host": as_text(item.get("domain")),
+                "projectId": project or None,
+                "id": as_text(item.get("rowId")),
+                "region": None,
+                "clientIp": None,
+            }
+        )
+    return log_frame(rows)

@@ -1,44 +1,57 @@
-"""Connections: how many, in which state, from which application, against max_connections.
+"""Connections: how many, in which state, from which application, against the pool the app can use.
 
-The runbook's alert "High Database Connection Usage: > 80 % of connection pool used" is a P2; exhaustion
-("sorry, too many clients already", "remaining connection slots are reserved") is a P1.
+The one definition of connection usage for every runbook (slow-queries, db-maintenance, 500-triage): the
+*pool* is what the app's roles can use, ``max_connections - superuser_reserved_connections -
+reserved_connections`` (the last one exists from PostgreSQL 16); ``pool_pct`` is the client connections
+(every database, every role: the limit is the server's) over that pool. The runbook's alert "High Database
+Connection Usage: > 80 % of connection pool used" is a P2; exhaustion ("sorry, too many clients already",
+"remaining connection slots are reserved") is a P1.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from psycopg import sql
 
-from opsnb.checks import findings
+from opsnb.checks.findings import check, conclude
+from opsnb.checks.postgres.roles import HIDDEN_SESSION
 from opsnb.checks.postgres.session import Database
-from opsnb.checks.postgres.stats import guarded
 
-# A client session; rows of other roles show a NULL backend_type to a role without pg_read_all_stats.
-CLIENT = sql.SQL("(backend_type = 'client backend' OR (backend_type IS NULL AND usename IS NOT NULL))")
+if TYPE_CHECKING:
+    import pandas as pd
+
+# A client session; the hidden sessions of other roles (no pg_read_all_stats) are counted as clients.
+CLIENT = sql.SQL("(backend_type = 'client backend' OR {hidden})").format(hidden=HIDDEN_SESSION)
 
 
-def connection_usage(db: Database):
-    """One row: client connections now, max_connections, reserved slots, usable slots and usage %."""
+def connection_usage(db: Database) -> pd.DataFrame:
+    """One row: client connections now, max_connections, reserved slots, the app's pool and pool_pct.
+
+    ``hidden`` counts the rows of other roles whose backend type this role may not see (counted as clients).
+    """
     return db.query(
         sql.SQL(
             """
             WITH s AS (
-                SELECT (SELECT count(*) FROM pg_stat_activity WHERE {client}) AS connections,
+                SELECT (SELECT count(*) FROM pg_stat_activity WHERE {client})::int AS connections,
+                       (SELECT count(*) FROM pg_stat_activity WHERE {hidden})::int AS hidden,
                        current_setting('max_connections')::int AS max_connections,
                        current_setting('superuser_reserved_connections')::int AS superuser_reserved,
                        coalesce(current_setting('reserved_connections', true)::int, 0) AS reserved
             )
             SELECT connections, max_connections, superuser_reserved, reserved,
-                   max_connections - superuser_reserved - reserved AS usable_by_app,
-                   round(100.0 * connections / max_connections, 1)::float8 AS used_pct
+                   max_connections - superuser_reserved - reserved AS pool,
+                   round(100.0 * connections / greatest(max_connections - superuser_reserved - reserved, 1), 1)
+                     ::float8 AS pool_pct,
+                   hidden
             FROM s
             """
-        ).format(client=CLIENT)
+        ).format(client=CLIENT, hidden=HIDDEN_SESSION)
     )
 
 
-def connections_by_state(db: Database):
+def connections_by_state(db: Database) -> pd.DataFrame:
     """Client connections per state ('(hidden)' when this role may not see another role's state)."""
     return db.query(
         sql.SQL(
@@ -53,7 +66,7 @@ def connections_by_state(db: Database):
     )
 
 
-def connections_by_application(db: Database):
+def connections_by_application(db: Database) -> pd.DataFrame:
     """Client connections per application, role and database, with their states."""
     return db.query(
         sql.SQL(
@@ -62,7 +75,7 @@ def connections_by_application(db: Database):
                    count(*) AS connections,
                    count(*) FILTER (WHERE state = 'active') AS active,
                    count(*) FILTER (WHERE state = 'idle') AS idle,
-                   count(*) FILTER (WHERE state LIKE 'idle in transaction%') AS idle_in_transaction
+                   count(*) FILTER (WHERE state LIKE 'idle in transaction%%') AS idle_in_transaction
             FROM pg_stat_activity
             WHERE {client}
             GROUP BY 1, 2, 3
@@ -72,38 +85,40 @@ def connections_by_application(db: Database):
     )
 
 
-def check_connection_usage(
-    db: Database, warn_pct: float = 80, critical_pct: float = 95
-) -> dict[str, Any] | None:
-    """P2 at >= ``warn_pct`` % of max_connections (the runbook's 80 % alert); P1 at >= ``critical_pct`` %
-    or when the app role's slots are used up (only reserved slots left: new app connections are refused)."""
-    check = "connections"
-    df = guarded(check, "connection usage", lambda: connection_usage(db))
-    if df is None:
-        return None
-    row = df.to_dict("records")[0]
+@check("postgres.connection-usage", hint="check that the database answers the reader role")
+def check_connection_usage(db: Database, warn_pct: float = 80, critical_pct: float = 95) -> pd.DataFrame:
+    """P2 at >= ``warn_pct`` % of the pool (the runbook's 80 % alert); P1 at >= ``critical_pct`` % or when
+    the pool is used up (only reserved slots left: the app's new connections are refused)."""
+    usage = connection_usage(db)
+    row = usage.to_dict("records")[0]
     summary = (
-        f"{row['connections']} of max_connections {row['max_connections']} in use ({row['used_pct']} %); "
-        f"{row['superuser_reserved'] + row['reserved']} slot(s) reserved, {row['usable_by_app']} usable by the app"
+        f"{row['connections']} client connection(s) of a pool of {row['pool']} ({row['pool_pct']} %): "
+        f"max_connections {row['max_connections']} minus {row['superuser_reserved']} superuser-reserved"
+        + (f" and {row['reserved']} reserved" if row["reserved"] else "")
+        + " slot(s)"
     )
-    if row["connections"] >= row["usable_by_app"] or row["used_pct"] >= critical_pct:
-        findings.add(
-            "P1",
-            f"Connections exhausted: {row['used_pct']} % of max_connections",
-            summary + ". New connections fail with 'too many clients' / 'remaining connection slots are "
-            "reserved' (Prisma P2024/P1001). Close idle sessions, use the pooled (-pooler) URL, lower the "
-            "app's pool size, or raise the limit (Neon: a bigger compute).",
-            evidence=row,
-            check=check,
+    if row["hidden"]:
+        summary += (
+            f"; {row['hidden']} session(s) of other roles are hidden from this role and counted as clients"
         )
-    elif row["used_pct"] >= warn_pct:
-        findings.add(
-            "P2",
-            f"High database connection usage: {row['used_pct']} % of max_connections",
-            summary + f" (runbook alert: > {warn_pct:g} % of the pool).",
-            evidence=row,
-            check=check,
+    if row["connections"] >= row["pool"] or row["pool_pct"] >= critical_pct:
+        return conclude(
+            "fail",
+            f"Connection pool exhausted: {row['pool_pct']} % used",
+            severity="P1",
+            detail=summary + ". New connections fail with 'too many clients' / 'remaining connection slots "
+            "are reserved' (Prisma P2024/P1001). Close idle sessions, use the pooled (-pooler) URL, lower "
+            "the app's pool size, or raise the limit (Neon: a bigger compute).",
+            evidence=usage,
         )
-    else:
-        findings.ok(f"Connection usage {row['used_pct']} % of max_connections", summary, check=check)
-    return df
+    if row["pool_pct"] >= warn_pct:
+        return conclude(
+            "warn",
+            f"High database connection usage: {row['pool_pct']} % of the pool",
+            severity="P2",
+            detail=summary + f" (runbook alert: > {warn_pct:g} % of the connection pool).",
+            evidence=usage,
+        )
+    return conclude(
+        "pass", f"Connection usage is {row['pool_pct']} % of the pool", detail=summary + ".", evidence=usage
+    )

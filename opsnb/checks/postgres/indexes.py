@@ -4,20 +4,28 @@ Missing-index suspicion follows PgHero: a table of >= 10 000 rows whose scans us
 of the time. Table counters are cumulative, so a suspicion is confirmed (or cleared) by the generic plan
 of the most expensive statements that read the table: a Seq Scan whose filter uses a column no index
 leads with is what gets reported, with a ``CREATE INDEX CONCURRENTLY`` suggestion as a gated action.
-Once the index exists the plan changes and the finding goes away, whatever the old counters say.
+Once the index exists the plan changes and the conclusion clears, whatever the old counters say. A
+suspicion that cannot be confirmed either way (no statement statistics, hidden statement texts, an
+EXPLAIN that fails) is ``inconclusive``, never cleared by default.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from opsnb.checks import findings
-from opsnb.checks.postgres import queries
+from opsnb.checks.findings import check, conclude
+from opsnb.checks.postgres import explain
+from opsnb.checks.postgres.names import shown
+from opsnb.checks.postgres.roles import STATS_HINT
 from opsnb.checks.postgres.session import Database, DatabaseError
-from opsnb.checks.postgres.stats import guarded, shown
+from opsnb.checks.postgres.statements import ENABLE_HINT, StatementStats, time_column
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # the oid of a relation from two parameters (schema, name): a catalog lookup, names never parsed as SQL
 _RELID = sql.SQL(
@@ -25,8 +33,15 @@ _RELID = sql.SQL(
     "WHERE n.nspname = %s AND c.relname = %s)"
 )
 
+# what the plans of a suspect table's costliest statements say
+MISSING = "missing index"
+NOT_NEEDED = "no unindexed filter"
+UNCONFIRMED = "could not confirm"
 
-def seq_scan_tables(db: Database, min_rows: int = 10_000, max_index_pct: float = 95, min_seq_scans: int = 1):
+
+def seq_scan_tables(
+    db: Database, min_rows: int = 10_000, max_index_pct: float = 95, min_seq_scans: int = 1
+) -> pd.DataFrame:
     """Tables of >= ``min_rows`` rows where an index served < ``max_index_pct`` % of scans (PgHero's rule)."""
     return db.query(
         """
@@ -44,10 +59,11 @@ def seq_scan_tables(db: Database, min_rows: int = 10_000, max_index_pct: float =
     )
 
 
-def statements_on_table(db: Database, total_col: str, mean_col: str, table: str, limit: int = 5):
+def statements_on_table(
+    db: Database, total_col: str, mean_col: str, table: str, limit: int = 5
+) -> pd.DataFrame:
     """The read statements of this database that name ``table``, most total time first."""
-    if total_col not in ("total_exec_time", "total_time") or mean_col not in ("mean_exec_time", "mean_time"):
-        raise ValueError("unexpected time columns")
+    total, mean = time_column(total_col), time_column(mean_col)  # ValueError before any SQL runs
     word = r"(^|[^A-Za-z0-9_$\"])" + re.escape(table) + r"($|[^A-Za-z0-9_$\"])"
     statement = sql.SQL(
         """
@@ -60,7 +76,7 @@ def statements_on_table(db: Database, total_col: str, mean_col: str, table: str,
         ORDER BY {total} DESC
         LIMIT %(limit)s
         """
-    ).format(total=queries.time_column(total_col), mean=queries.time_column(mean_col))
+    ).format(total=total, mean=mean)
     # recorded statements name the table quoted ("Order") or, when it is all lower case, maybe bare
     quoted = shown(sql.Identifier(table))
     return db.query(
@@ -68,7 +84,7 @@ def statements_on_table(db: Database, total_col: str, mean_col: str, table: str,
     )
 
 
-def table_indexes(db: Database, schema: str, table: str):
+def table_indexes(db: Database, schema: str, table: str) -> pd.DataFrame:
     """Indexes of one table: name, key columns in order, valid, unique, definition."""
     statement = sql.SQL(
         """
@@ -119,7 +135,7 @@ def filter_columns(condition: str, columns: list[str]) -> list[str]:
 
 def suggested_index(schema: str, table: str, column: str) -> tuple[str, sql.Composed]:
     """(index name, CREATE INDEX CONCURRENTLY statement); the name follows Prisma's <Table>_<column>_idx.
-    ``shown()`` of the statement is the text a plan or finding quotes."""
+    ``shown()`` of the statement is the text a plan or conclusion quotes."""
     name = f"{table}_{column}_idx"[:63]
     statement = sql.SQL("CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} ({column})").format(
         name=sql.Identifier(name), table=sql.Identifier(schema, table), column=sql.Identifier(column)
@@ -127,30 +143,40 @@ def suggested_index(schema: str, table: str, column: str) -> tuple[str, sql.Comp
     return name, statement
 
 
+@dataclass
+class Diagnosis:
+    """What the generic plans of a suspect table's costliest statements say (one row of the evidence)."""
+
+    verdict: str  # MISSING | NOT_NEEDED | UNCONFIRMED
+    reason: str
+    column: str | None = None
+    index_name: str | None = None
+    suggested_sql: str | None = None  # for people; offer_indexes() builds the statement again to run it
+    queryid: int | None = None  # the statement whose plan is shown
+    query: str | None = None
+    calls: int | None = None
+    mean_ms: float | None = None
+    plan: str | None = None
+
+
 def diagnose_table(
-    db: Database,
-    statements: dict[str, Any],
-    server_version_num: int,
-    schema: str,
-    table: str,
-    explain_top: int = 5,
-) -> dict[str, Any]:
-    """EXPLAIN (generic plan, no ANALYZE) the costliest statements on ``table``; the first Seq Scan whose
-    filter column has no index leading with it. Keys: verdict, column, statement, plan, suggested_sql."""
-    out: dict[str, Any] = {
-        "verdict": "no statement statistics",
-        "column": None,
-        "statement": None,
-        "plan": None,
-        "suggested_sql": None,
-        "index_name": None,
-    }
-    if not statements.get("usable"):
-        return out
-    candidates = statements_on_table(db, statements["total"], statements["mean"], table, limit=explain_top)
+    db: Database, seen: StatementStats, schema: str, table: str, explain_top: int = 5
+) -> Diagnosis:
+    """EXPLAIN (generic plan, no ANALYZE) the costliest statements on ``table``: the first Seq Scan whose
+    filter column has no index leading with it is a missing index; any statement that could not be
+    explained (or read) leaves the table unconfirmed."""
+    if not seen.usable:
+        return Diagnosis(UNCONFIRMED, f"{seen.why} — {ENABLE_HINT}")
+    candidates = statements_on_table(db, seen.total, seen.mean, table, limit=explain_top)
+    hidden = (
+        f"{seen.hidden_texts} statement text(s) of other roles are hidden from this role — {STATS_HINT}"
+        if seen.hidden_texts
+        else ""
+    )
     if not len(candidates):
-        out["verdict"] = "no recorded statement reads it"
-        return out
+        return Diagnosis(
+            UNCONFIRMED, hidden or "no statement recorded since pg_stat_statements' last reset reads it"
+        )
     indexes = table_indexes(db, schema, table)
     leading = {
         cols[0]
@@ -158,118 +184,133 @@ def diagnose_table(
         if valid and len(cols)
     }
     columns = table_columns(db, schema, table)
-    out["verdict"] = "its costliest statements use an index now"
+    failed: list[str] = []
+    shown_plan: Diagnosis | None = None
     for stmt in candidates.to_dict("records"):
+        about = {k: stmt[k] for k in ("queryid", "query", "calls", "mean_ms")}
         try:
-            plan = queries.explain_generic(db, stmt["query"], server_version_num)
+            plan = explain.explain_generic(db, stmt["query"])
         except (ValueError, DatabaseError) as exc:
-            out.setdefault("explain_errors", []).append(f"{stmt['queryid']}: {exc}")
+            failed.append(f"queryid {stmt['queryid']}: {exc}")
             continue
-        for node in queries.plan_nodes(plan):
+        for node in explain.plan_nodes(plan):
             if node.get("Node Type") != "Seq Scan" or node.get("Relation Name") != table:
                 continue
             unindexed = [c for c in filter_columns(node.get("Filter", ""), columns) if c not in leading]
             if unindexed:
                 name, statement = suggested_index(schema, table, unindexed[0])
-                out.update(
-                    verdict="missing index",
+                return Diagnosis(
+                    MISSING,
+                    f"its costliest statement plans a Seq Scan filtering on {shown(sql.Identifier(unindexed[0]))}",
                     column=unindexed[0],
-                    statement=stmt,
-                    plan=queries.plan_text(plan),
-                    suggested_sql=shown(statement),  # for people; offer_indexes() builds it again to run
                     index_name=name,
+                    suggested_sql=shown(statement),
+                    plan=explain.plan_text(plan),
+                    **about,
                 )
-                return out
-        if out["plan"] is None:
-            out["plan"] = queries.plan_text(plan)
-            out["statement"] = stmt
-    return out
+        if shown_plan is None:
+            shown_plan = Diagnosis(NOT_NEEDED, "", plan=explain.plan_text(plan), **about)
+    if failed:
+        why = f"EXPLAIN failed for {len(failed)} of its {len(candidates)} costliest statement(s): {'; '.join(failed)}"
+        return Diagnosis(UNCONFIRMED, why, **_plan_of(shown_plan))
+    if hidden:
+        return Diagnosis(UNCONFIRMED, hidden, **_plan_of(shown_plan))
+    return Diagnosis(
+        NOT_NEEDED,
+        f"none of its {len(candidates)} costliest statement(s) plans a Seq Scan filtering on an unindexed column",
+        **_plan_of(shown_plan),
+    )
 
 
+def _plan_of(diagnosis: Diagnosis | None) -> dict[str, Any]:
+    """The statement and plan fields of ``diagnosis`` (to show a plan that was read alongside a verdict)."""
+    if diagnosis is None:
+        return {}
+    keep = ("queryid", "query", "calls", "mean_ms", "plan")
+    return {k: v for k, v in asdict(diagnosis).items() if k in keep}
+
+
+@check("postgres.missing-indexes", hint=ENABLE_HINT)
 def check_missing_indexes(
     db: Database,
-    statements: dict[str, Any],
-    server_version_num: int,
+    seen: StatementStats,
     min_rows: int = 10_000,
     max_index_pct: float = 95,
     min_seq_scans: int = 1,
     explain_top: int = 5,
-):
-    """P2 per table whose costliest statement still plans a Seq Scan filtering on an unindexed column.
+) -> pd.DataFrame:
+    """P2 when a suspect table's costliest statement still plans a Seq Scan filtering on an unindexed column.
 
-    ``min_rows`` 10 000 and ``max_index_pct`` 95 are PgHero's missing-index thresholds. Without
-    pg_stat_statements a suspicious table is a P3 (the counters alone cannot say which column).
-    Returns one row per suspicious table with the diagnosis (column, statement, plan, suggested SQL).
+    ``min_rows`` 10 000 and ``max_index_pct`` 95 are PgHero's missing-index thresholds. One row per suspect
+    table with its diagnosis (verdict, reason, column, suggested SQL, statement, plan). A suspect that
+    cannot be confirmed either way makes the conclusion inconclusive unless another one is confirmed.
     """
     import pandas as pd
 
-    check = "missing indexes"
-    suspects = guarded(
-        check,
-        "sequential scans per table",
-        lambda: seq_scan_tables(db, min_rows, max_index_pct, min_seq_scans),
+    suspects = seq_scan_tables(db, min_rows, max_index_pct, min_seq_scans)
+    if not len(suspects):
+        return conclude(
+            "pass", f"No table of >= {min_rows} rows is mostly read by sequential scans", evidence=suspects
+        )
+    rows = [
+        {**t, **asdict(diagnose_table(db, seen, t["schema"], t["table"], explain_top))}
+        for t in suspects.to_dict("records")
+    ]
+    found = pd.DataFrame(rows)
+    missing = found[found["verdict"] == MISSING].to_dict("records")
+    unconfirmed = found[found["verdict"] == UNCONFIRMED].to_dict("records")
+    others = "".join(f" Not confirmed for {_scans(r)}: {r['reason']}." for r in unconfirmed)
+    if missing:
+        where = ", ".join(shown(sql.Identifier(r["table"], r["column"])) for r in missing)
+        detail = " ".join(
+            f"{_scans(r)}; the costliest statement on it ({int(r['calls'])} calls, {r['mean_ms']} ms mean) "
+            f"plans a Seq Scan filtering on {shown(sql.Identifier(r['column']))}: "
+            f"{' '.join(str(r['query']).split())[:160]}. Suggested: {r['suggested_sql']}."
+            for r in missing
+        )
+        title = f"Missing index{'es' if len(missing) > 1 else ''} on {where}"
+        return conclude("warn", title, severity="P2", detail=detail + others, evidence=found)
+    if unconfirmed:
+        return conclude(
+            "inconclusive",
+            f"Could not confirm whether {', '.join(shown(sql.Identifier(r['table'])) for r in unconfirmed)} "
+            "misses an index",
+            detail=others.strip(),
+            evidence=found,
+        )
+    return conclude(
+        "pass",
+        "No missing index: the costliest statements on "
+        + ", ".join(shown(sql.Identifier(t)) for t in found["table"])
+        + " use no unindexed sequential scan",
+        detail="; ".join(_scans(r) for r in rows)
+        + " (the counters are cumulative since the last statistics reset; the plans are current).",
+        evidence=found,
     )
-    if suspects is None:
-        return pd.DataFrame()
-    rows = []
-    for t in suspects.to_dict("records"):
-        try:
-            d = diagnose_table(db, statements, server_version_num, t["schema"], t["table"], explain_top)
-        except DatabaseError as exc:
-            d = {"verdict": f"could not EXPLAIN: {exc}"}
-        rows.append({**t, **d})
-        where = shown(
-            sql.Identifier(t["table"], d["column"]) if d.get("column") else sql.Identifier(t["table"])
-        )
-        stats = (
-            f"{t['seq_scan']} sequential scans vs {t['idx_scan']} index scans ({t['index_used_pct']} % indexed) "
-            f"on ~{t['estimated_rows']} rows"
-        )
-        if d.get("verdict") == "missing index":
-            stmt = d["statement"]
-            findings.add(
-                "P2",
-                f"Missing index on {where}",
-                f"{stats}. The costliest statement on it ({stmt['calls']} calls, {stmt['mean_ms']} ms mean) plans a "
-                f"Seq Scan filtering on {shown(sql.Identifier(d['column']))}: {queries._short(stmt['query'])}. "
-                f"Suggested: {d['suggested_sql']}",
-                evidence={"statement": stmt["query"], "plan": d["plan"], "suggested_sql": d["suggested_sql"]},
-                check=check,
-            )
-        elif d.get("verdict") == "no statement statistics":
-            findings.add(
-                "P3",
-                f"{shown(sql.Identifier(t['table']))} looks like it misses an index",
-                f"{stats}. Enable pg_stat_statements to see which statement and column.",
-                evidence=t,
-                check=check,
-            )
-        else:
-            findings.ok(
-                f"{shown(sql.Identifier(t['table']))}: sequential scans in its history, but {d.get('verdict')}",
-                stats + " (the counters are cumulative since the last statistics reset).",
-                check=check,
-            )
-    if not rows:
-        findings.ok(f"No table of >= {min_rows} rows is mostly read by sequential scans", check=check)
-    return pd.DataFrame(rows)
 
 
-def show_plan(diagnosis) -> str:
+def _scans(row: dict[str, Any]) -> str:
+    """A suspect table and what its counters say, for a conclusion's detail."""
+    return (
+        f"{shown(sql.Identifier(row['table']))} ({row['seq_scan']} sequential vs {row['idx_scan']} index scans, "
+        f"{row['index_used_pct']} % indexed, ~{row['estimated_rows']} rows)"
+    )
+
+
+def show_plan(diagnosis: pd.DataFrame | None) -> str:
     """The EXPLAIN of the top offending statement (text), printed for the notebook; '' when there is none."""
     if diagnosis is None or not len(diagnosis) or "plan" not in diagnosis:
         print("No statement to explain.")
         return ""
-    ranked = diagnosis.assign(_missing=diagnosis["verdict"].eq("missing index")).sort_values(
+    ranked = diagnosis.assign(_missing=diagnosis["verdict"].eq(MISSING)).sort_values(
         "_missing", ascending=False
     )
     row = ranked.iloc[0]
-    if not row.get("plan"):
-        print(f"No plan for {row['table']}: {row['verdict']}.")
+    if not isinstance(row["plan"], str) or not row["plan"]:
+        print(f"No plan for {row['table']}: {row['verdict']} ({row['reason']}).")
         return ""
-    stmt = row["statement"]
-    text = f"-- {row['table']}: {row['verdict']}\n-- statement ({stmt['calls']} calls, {stmt['mean_ms']} ms mean):\n"
-    text += "-- " + " ".join(str(stmt["query"]).split()) + "\n" + row["plan"]
+    text = f"-- {row['table']}: {row['verdict']}\n-- statement ({int(row['calls'])} calls, {row['mean_ms']} ms mean):\n"
+    text += "-- " + " ".join(str(row["query"]).split()) + "\n" + row["plan"]
     print(text)
     return text
 
@@ -300,16 +341,18 @@ def create_index(db: Database, statement: sql.Composable, schema: str, index_nam
     return f"created {index_name}"
 
 
-def offer_indexes(diagnosis, writer_database_url_env: str, timeout_s: int = 600) -> list[dict[str, Any]]:
+def offer_indexes(
+    diagnosis: pd.DataFrame | None, writer_database_url_env: str, timeout_s: int = 600
+) -> list[dict[str, Any]]:
     """A gated action per suggested index: CREATE INDEX CONCURRENTLY on a separate read-write session."""
     from opsnb.checks.actions import action
     from opsnb.checks.postgres.session import connect
 
     entries: list[dict[str, Any]] = []
-    if diagnosis is None or not len(diagnosis) or "suggested_sql" not in diagnosis:
+    if diagnosis is None or not len(diagnosis) or "verdict" not in diagnosis:
         print("No index to suggest.")
         return entries
-    for row in diagnosis[diagnosis["suggested_sql"].notna()].to_dict("records"):
+    for row in diagnosis[diagnosis["verdict"] == MISSING].to_dict("records"):
         # built again from the catalog names the diagnosis found: the text in the table is only for reading
         name, statement = suggested_index(row["schema"], row["table"], row["column"])
         schema = row["schema"]
@@ -338,7 +381,7 @@ def offer_indexes(diagnosis, writer_database_url_env: str, timeout_s: int = 600)
 # --- db-maintenance: sizes, unused, duplicate, invalid --------------------------------------------------
 
 
-def index_sizes(db: Database, limit: int = 20):
+def index_sizes(db: Database, limit: int = 20) -> pd.DataFrame:
     """The largest indexes with their scans."""
     return db.query(
         """
@@ -353,7 +396,7 @@ def index_sizes(db: Database, limit: int = 20):
     )
 
 
-def unused_indexes(db: Database):
+def unused_indexes(db: Database) -> pd.DataFrame:
     """Indexes never scanned since the statistics reset that enforce nothing (not unique, not primary)."""
     return db.query(
         """
@@ -368,32 +411,34 @@ def unused_indexes(db: Database):
     )
 
 
-def check_unused_indexes(db: Database, min_size_mb: float = 10):
-    """P3 per unused index of >= ``min_size_mb`` MB (PgHero: never scanned and >= 10 MB)."""
-    check = "unused indexes"
-    df = guarded(check, "unused indexes", lambda: unused_indexes(db))
-    if df is None:
-        return df
-    big = df[df["size_bytes"] >= min_size_mb * 1024 * 1024]
-    for r in big.to_dict("records"):
-        findings.add(
-            "P3",
-            f"Unused index {r['index']} ({r['size']})",
-            f"Never scanned since the statistics reset; it slows every write to {r['table']}. "
-            "Check replicas and the reset time, then DROP INDEX CONCURRENTLY "
-            + shown(sql.Identifier(r["schema"], r["index"]))
-            + ".",
-            evidence=r,
-            check=check,
-        )
+@check("postgres.unused-indexes", essential=False)
+def check_unused_indexes(db: Database, min_size_mb: float = 10) -> pd.DataFrame:
+    """P3 listing the unused indexes of >= ``min_size_mb`` MB (PgHero: never scanned and >= 10 MB)."""
+    unused = unused_indexes(db)
+    big = unused[unused["size_bytes"] >= min_size_mb * 1024 * 1024]
     if not len(big):
-        findings.ok(
-            f"No unused index of >= {min_size_mb:g} MB ({len(df)} smaller ones never scanned)", check=check
+        return conclude(
+            "pass",
+            f"No unused index of >= {min_size_mb:g} MB",
+            detail=f"{len(unused)} smaller one(s) never scanned since the statistics reset.",
+            evidence=unused,
         )
-    return df
+    drops = "; ".join(
+        f"DROP INDEX CONCURRENTLY {shown(sql.Identifier(r['schema'], r['index']))}"
+        for r in big.to_dict("records")
+    )
+    return conclude(
+        "warn",
+        f"{len(big)} unused index(es) of >= {min_size_mb:g} MB: "
+        + ", ".join(f"{r['index']} ({r['size']})" for r in big.to_dict("records")),
+        severity="P3",
+        detail="Never scanned since the statistics reset, they slow every write to their tables. Check "
+        f"replicas and the reset time, then: {drops}.",
+        evidence=big,
+    )
 
 
-def duplicate_indexes(db: Database):
+def duplicate_indexes(db: Database) -> pd.DataFrame:
     """Indexes whose key columns (and operator classes) are a leading part of another index on the table."""
     return db.query(
         """
@@ -421,26 +466,26 @@ def duplicate_indexes(db: Database):
     )
 
 
-def check_duplicate_indexes(db: Database):
-    """P3 per index made redundant by another one."""
-    check = "duplicate indexes"
-    df = guarded(check, "duplicate indexes", lambda: duplicate_indexes(db))
-    if df is None:
-        return df
-    for r in df.to_dict("records"):
-        findings.add(
-            "P3",
-            f"Duplicate index {r['index']} (covered by {r['covered_by']})",
-            f"{r['definition']} is a leading part of {r['covering_definition']}; dropping it frees {r['size']}.",
-            evidence=r,
-            check=check,
-        )
-    if not len(df):
-        findings.ok("No duplicate indexes", check=check)
-    return df
+@check("postgres.duplicate-indexes", essential=False)
+def check_duplicate_indexes(db: Database) -> pd.DataFrame:
+    """P3 listing the indexes made redundant by another one."""
+    dup = duplicate_indexes(db)
+    if not len(dup):
+        return conclude("pass", "No index is covered by another one", evidence=dup)
+    return conclude(
+        "warn",
+        f"{len(dup)} duplicate index(es): "
+        + ", ".join(f"{r['index']} (covered by {r['covered_by']})" for r in dup.to_dict("records")),
+        severity="P3",
+        detail=" ".join(
+            f"{r['definition']} is a leading part of {r['covering_definition']}; dropping it frees {r['size']}."
+            for r in dup.to_dict("records")
+        ),
+        evidence=dup,
+    )
 
 
-def invalid_indexes(db: Database):
+def invalid_indexes(db: Database) -> pd.DataFrame:
     """Indexes left INVALID (a failed CREATE INDEX CONCURRENTLY): maintained on writes, never used."""
     return db.query(
         """
@@ -453,21 +498,18 @@ def invalid_indexes(db: Database):
     )
 
 
-def check_invalid_indexes(db: Database):
-    """P3 per invalid index (drop it and build it again CONCURRENTLY)."""
-    check = "invalid indexes"
-    df = guarded(check, "invalid indexes", lambda: invalid_indexes(db))
-    if df is None:
-        return df
-    for r in df.to_dict("records"):
-        findings.add(
-            "P3",
-            f"Invalid index {r['index']}",
-            f"A failed CREATE INDEX CONCURRENTLY left it: it costs writes and serves no read. "
-            f"DROP INDEX CONCURRENTLY {r['index']}; then create it again.",
-            evidence=r,
-            check=check,
-        )
-    if not len(df):
-        findings.ok("No invalid indexes", check=check)
-    return df
+@check("postgres.invalid-indexes", essential=False)
+def check_invalid_indexes(db: Database) -> pd.DataFrame:
+    """P3 listing the invalid indexes (drop each and build it again CONCURRENTLY)."""
+    invalid = invalid_indexes(db)
+    if not len(invalid):
+        return conclude("pass", "No index is invalid", evidence=invalid)
+    return conclude(
+        "warn",
+        f"{len(invalid)} invalid index(es): {', '.join(invalid['index'])}",
+        severity="P3",
+        detail="A failed CREATE INDEX CONCURRENTLY left them: they cost writes and serve no read. "
+        + " ".join(f"DROP INDEX CONCURRENTLY {i};" for i in invalid["index"])
+        + " Then create them again.",
+        evidence=invalid,
+    )

@@ -6,6 +6,10 @@ holds ``pg_read_all_data`` (PostgreSQL 14+) and ``pg_monitor`` only: no DML, no
 ``pg_signal_backend``, no ownership. PostgreSQL lets every role create temporary
 tables and large objects unless that is revoked from PUBLIC, so the set-up
 revokes both and gives them back to the application role.
+
+Without ``pg_read_all_stats`` (part of ``pg_monitor``) a role sees other roles' sessions in
+``pg_stat_activity`` as rows without state, query or times, and their statements in
+``pg_stat_statements`` as ``<insufficient privilege>``: the checks that judge them must know it.
 """
 
 from __future__ import annotations
@@ -14,12 +18,21 @@ from typing import TYPE_CHECKING
 
 from psycopg import sql
 
-from opsnb.checks.findings import check, conclude
+from opsnb.checks.findings import CouldNotLook, check, conclude
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from opsnb.checks.postgres.session import Database
+
+# How to make other roles' sessions and statements visible to the reader.
+STATS_HINT = "grant pg_monitor (or pg_read_all_stats) to the reader role"
+# A pg_stat_activity row of another role's session as a role without pg_read_all_stats sees it: no backend
+# type, state or query. Rows without a database are background processes (the logical replication
+# launcher runs as the bootstrap superuser), not sessions.
+HIDDEN_SESSION = sql.SQL(
+    "(backend_type IS NULL AND usename IS NOT NULL AND datid IS NOT NULL AND datid <> 0)"
+)
 
 # Functions that create or import large objects: open to PUBLIC by default.
 LARGE_OBJECT_WRITERS = (
@@ -126,3 +139,29 @@ def check_read_only_role(db: Database, dsn_env: str = "DATABASE_URL") -> pd.Data
         "writer_database_url_env.",
         evidence=found,
     )
+
+
+def session_visibility(db: Database) -> pd.DataFrame:
+    """One row: the role, whether it reads every session's details (pg_read_all_stats) and how many
+    sessions of other roles show it no state, query or times."""
+    return db.query(
+        sql.SQL(
+            """
+            SELECT current_user AS role,
+                   pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS reads_all_stats,
+                   (SELECT count(*) FROM pg_stat_activity WHERE {hidden})::int AS hidden_sessions
+            """
+        ).format(hidden=HIDDEN_SESSION)
+    )
+
+
+def require_visible_sessions(db: Database) -> None:
+    """Raise CouldNotLook when sessions of other roles are hidden from this role: a check that judges
+    sessions would otherwise pass on what it was not allowed to see."""
+    row = session_visibility(db).iloc[0]
+    if not row["reads_all_stats"] and int(row["hidden_sessions"]) > 0:
+        raise CouldNotLook(
+            f"could not see other roles' sessions ({int(row['hidden_sessions'])} hidden from role "
+            f"{row['role']}, which lacks pg_read_all_stats)",
+            STATS_HINT,
+        )

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
+from psycopg import sql as _sql
 from psycopg.rows import dict_row
 
 from opsnb.checks import context
 from opsnb.checks.secrets import Secret, scrub, secret
+from opsnb.errors import OpsnbError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# what the session runs: fixed text, or a statement composed with psycopg.sql (never text built from values)
+Statement = str | _sql.Composable
 
 
-class DatabaseError(Exception):
-    """A connection or query failed; the message is one scrubbed line."""
+class DatabaseError(OpsnbError):
+    """A connection or query failed; the message is one scrubbed line.
+
+    An opsnb error, so that a check it escapes from concludes ``inconclusive`` (the database did not
+    answer) instead of ending the run as a bug; outside a check the runbook could not finish (exit 4).
+    """
+
+    exit_code = 4
 
 
 class Database:
@@ -22,7 +36,7 @@ class Database:
         self.conn = conn
         self.read_only = read_only
 
-    def query(self, sql: str, params: Any = None):
+    def query(self, sql: Statement, params: Any = None) -> pd.DataFrame:
         """Rows of ``sql`` as a pandas DataFrame (columns kept even when there are no rows)."""
         import pandas as pd
 
@@ -31,22 +45,27 @@ class Database:
             columns = [c.name for c in cur.description or []]
             return pd.DataFrame(cur.fetchall(), columns=columns)
 
-    def rows(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
+    def rows(self, sql: Statement, params: Any = None) -> list[dict[str, Any]]:
         """Rows of ``sql`` as a list of dicts."""
         with self._cursor() as cur:
             self._execute(cur, sql, params)
             return list(cur.fetchall()) if cur.description else []
 
-    def scalar(self, sql: str, params: Any = None) -> Any:
+    def scalar(self, sql: Statement, params: Any = None) -> Any:
         """The first column of the first row (None when there is no row)."""
         rows = self.rows(sql, params)
         return next(iter(rows[0].values())) if rows else None
 
-    def execute(self, sql: str, params: Any = None) -> int:
+    def execute(self, sql: Statement, params: Any = None) -> int:
         """Run a statement; the number of rows it touched."""
         with self._cursor() as cur:
             self._execute(cur, sql, params)
             return cur.rowcount
+
+    @property
+    def server_version(self) -> int:
+        """The server's version number, e.g. 150004 for PostgreSQL 15.4 (from the connection, no query)."""
+        return int(self.conn.info.server_version)
 
     def close(self) -> None:
         """Close the connection."""
@@ -61,7 +80,7 @@ class Database:
     def _cursor(self):
         return self.conn.cursor(row_factory=dict_row)
 
-    def _execute(self, cur, sql: str, params: Any) -> None:
+    def _execute(self, cur, sql: Statement, params: Any) -> None:
         try:
             cur.execute(sql, params)
         except psycopg.Error as exc:

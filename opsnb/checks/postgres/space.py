@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from opsnb.checks import findings
-from opsnb.checks.postgres.session import Database
-from opsnb.checks.postgres.stats import (
-    TABLE_KINDS,
-    Table,
-    UnknownName,
-    guarded,
-    require_column,
-    require_table,
-    shown,
-)
+from opsnb.checks.findings import check, conclude
+from opsnb.checks.postgres.names import TABLE_KINDS, Table, UnknownName, require_column, require_table, shown
+from opsnb.checks.postgres.session import Database, DatabaseError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
-def database_size(db: Database):
+def database_size(db: Database) -> pd.DataFrame:
     """One row: this database's name and size (the runbook's daily "Check Database Size")."""
     return db.query(
         "SELECT current_database() AS database, pg_database_size(current_database()) AS size_bytes, "
@@ -27,7 +22,7 @@ def database_size(db: Database):
     )
 
 
-def table_sizes(db: Database, limit: int = 10):
+def table_sizes(db: Database, limit: int = 10) -> pd.DataFrame:
     """The ``limit`` largest tables: total (with indexes and TOAST), table and index sizes, estimated rows."""
     return db.query(
         """
@@ -50,7 +45,7 @@ def table_sizes(db: Database, limit: int = 10):
 
 def archive_candidates(
     db: Database, table: str = "Order", column: str = "createdAt", older_than: str = "2 years"
-):
+) -> pd.DataFrame:
     """One row: rows of ``table`` with ``column`` older than ``older_than``, their size, oldest and newest.
 
     ``table`` ("schema.table" or a name on the search path) and ``column`` are looked up in the catalog
@@ -70,7 +65,7 @@ def archive_candidates(
     return db.query(statement, (older_than,))
 
 
-def referencing_tables(db: Database, table: str = "Order"):
+def referencing_tables(db: Database, table: str = "Order") -> pd.DataFrame:
     """Foreign keys that reference ``table`` and what a DELETE on it does to them (cascade, restrict…)."""
     found = require_table(db, table, TABLE_KINDS)
     return db.query(
@@ -152,39 +147,67 @@ def archive_rows(
     return f"moved {moved} row(s) from {table} to {archive}"
 
 
+@check(
+    "postgres.archive-candidates",
+    essential=False,
+    hint="check the archive parameters (table, column, age) and that the reader role may read the table",
+)
 def check_archive_candidates(
-    db: Database, table: str = "Order", column: str = "createdAt", older_than: str = "2 years"
-) -> dict[str, Any]:
-    """The runbook's monthly "Archive Old Data": count and size of the candidates (info), and what a
-    DELETE would do to the tables referencing it. Returns {candidates, references}."""
-    check = "archive candidates"
-    try:
-        found = guarded(check, "the archive table", lambda: require_table(db, table, TABLE_KINDS))
-        if found is not None:
-            require_column(db, found, column)
-    except UnknownName as exc:
-        # a misnamed parameter: say so, and build no statement from it
-        findings.add("P3", f"Archive candidates not checked: {exc}", check=check)
-        return {"candidates": None, "references": None}
-    if found is None:
-        return {"candidates": None, "references": None}
-    cand = guarded(check, "archive candidates", lambda: archive_candidates(db, table, column, older_than))
-    refs = guarded(check, "foreign keys", lambda: referencing_tables(db, table))
-    if cand is None:
-        return {"candidates": cand, "references": refs}
-    row = cand.to_dict("records")[0]
-    findings.add(
-        "info",
-        f"{row['rows']} {found.label} row(s) older than {older_than} ({row['size']})",
-        f"Archive candidates for the monthly maintenance (oldest {row['oldest']}).",
-        evidence=row,
-        check=check,
+    db: Database,
+    table: str = "Order",
+    archive: str = "OrderArchive",
+    column: str = "createdAt",
+    older_than: str = "2 years",
+    allow_cascade: bool = False,
+) -> pd.DataFrame:
+    """The runbook's monthly "Archive Old Data": how many rows of ``table`` are older than ``older_than``,
+    and whether the archive can take them. P3 when it cannot: no archive table with the same columns, or
+    a foreign key that would delete referencing rows with them (ON DELETE CASCADE; they are not archived)
+    unless ``allow_cascade``. Evidence: one row (count, size, oldest, newest, what references the table)."""
+    src = require_table(db, table, TABLE_KINDS)
+    require_column(db, src, column)
+    found = archive_candidates(db, table, column, older_than)
+    refs = referencing_tables(db, table)
+    cascades = refs[refs["on_delete"] == "cascade"]["referencing_table"].tolist()
+    row = found.iloc[0]
+    evidence = found.assign(
+        cascades_to=", ".join(cascades),
+        restricted_by=", ".join(refs[refs["on_delete"].isin(["restrict", "no action"])]["referencing_table"]),
     )
-    return {"candidates": cand, "references": refs}
+    counted = f"{row['rows']} {src.label} row(s) older than {older_than} ({row['size']})"
+    if not row["rows"]:
+        return conclude("pass", f"No {src.label} row is older than {older_than}", evidence=evidence)
+    try:
+        _archive_move(db, table, archive, column)
+    except UnknownName as exc:
+        return conclude(
+            "warn",
+            f"{counted} cannot be archived: {exc}",
+            severity="P3",
+            detail='Create the archive table with the same columns (the runbook\'s "OrderArchive"), or set '
+            "the archive parameter to the one you use.",
+            evidence=evidence,
+        )
+    if cascades and not allow_cascade:
+        return conclude(
+            "warn",
+            f"{counted} cannot be archived as the runbook says: deleting them cascades to {', '.join(cascades)}",
+            severity="P3",
+            detail=f"ON DELETE CASCADE would delete the matching rows of {', '.join(cascades)} without archiving "
+            "them. Archive those rows first (or change the foreign key), or rerun with "
+            "archive_allow_cascade=True to accept losing them.",
+            evidence=evidence,
+        )
+    return conclude(
+        "pass",
+        f"{counted} to archive",
+        detail=f"Archive candidates for the monthly maintenance (oldest {row['oldest']})"
+        + (f"; their rows in {', '.join(cascades)} are deleted with them (allowed)." if cascades else "."),
+        evidence=evidence,
+    )
 
 
 def offer_archive(
-    found: dict[str, Any],
     database_url_env: str,
     writer_database_url_env: str,
     table: str = "Order",
@@ -192,51 +215,37 @@ def offer_archive(
     column: str = "createdAt",
     older_than: str = "2 years",
     allow_cascade: bool = False,
-):
-    """Gated action: move the candidates to ``archive`` and delete them, in one transaction.
-
-    When a foreign key deletes referencing rows with ON DELETE CASCADE those rows would be lost (they are
-    not archived): the action is then only offered with ``allow_cascade`` and says so in its plan.
+) -> dict[str, Any] | None:
+    """Gated action: move the rows older than ``older_than`` to ``archive`` and delete them, in one
+    transaction. Not offered (None, and why printed) when there is nothing to move, a name is unknown, the
+    rows cannot be read, or a foreign key would cascade the delete without ``allow_cascade``:
+    check_archive_candidates concludes that.
     """
     from opsnb.checks.actions import action
     from opsnb.checks.postgres.session import connect
 
-    cand, refs = found.get("candidates"), found.get("references")
-    if cand is None or not len(cand) or int(cand.iloc[0]["rows"]) == 0:
-        print("Nothing to archive.")
-        return None
-    n = int(cand.iloc[0]["rows"])
-    cascades = [] if refs is None else refs[refs["on_delete"] == "cascade"]["referencing_table"].tolist()
     # the plan quotes the statement that will run, built from catalog names on a read-only session
     with connect(database_url_env) as db:
         try:
             src, dst, statement = _archive_move(db, table, archive, column)
-        except UnknownName as exc:
-            findings.add("P3", f"Archive not offered: {exc}", check="archive candidates")
+            n = int(archive_candidates(db, table, column, older_than).iloc[0]["rows"])
+            refs = referencing_tables(db, table)
+        except (UnknownName, DatabaseError) as exc:  # check_archive_candidates concluded why already
             print(f"Not offered: {exc}")
             return None
-    label, archive_label = src.label, dst.label
+    if not n:
+        print("Nothing to archive.")
+        return None
+    cascades = refs[refs["on_delete"] == "cascade"]["referencing_table"].tolist()
     plan = [shown(statement, (older_than,)) + f"  -- {n} row(s), one transaction"]
     if cascades:
         plan.append(
             f"ON DELETE CASCADE also deletes the matching rows of {', '.join(cascades)} (NOT archived)"
         )
         if not allow_cascade:
-            findings.add(
-                "P3",
-                f"Archive of {label} not offered: it would cascade to {', '.join(cascades)}",
-                "Archive those rows first (or change the foreign key), or rerun with archive_allow_cascade=True "
-                "to accept losing them.",
-                evidence=plan,
-                check="archive candidates",
-            )
             print("\n".join(["Not offered:"] + plan))
             return None
-    restricts = (
-        []
-        if refs is None
-        else refs[refs["on_delete"].isin(["restrict", "no action"])]["referencing_table"].tolist()
-    )
+    restricts = refs[refs["on_delete"].isin(["restrict", "no action"])]["referencing_table"].tolist()
     if restricts:
         plan.append(f"fails and changes nothing if rows of {', '.join(restricts)} still reference them")
 
@@ -244,4 +253,4 @@ def offer_archive(
         with connect(writer_database_url_env, read_only=False, statement_timeout_ms=600_000) as rw:
             return archive_rows(rw, table, archive, column, older_than)
 
-    return action(f"Archive {label} rows older than {older_than} to {archive_label}", plan, apply)
+    return action(f"Archive {src.label} rows older than {older_than} to {dst.label}", plan, apply)

@@ -1,14 +1,25 @@
-"""Unit tests of opsnb.checks.postgres.indexes: missing (confirmed by EXPLAIN), created CONCURRENTLY, unused, duplicate, invalid."""
+"""Unit tests of opsnb.checks.postgres.indexes on a real PostgreSQL: missing indexes confirmed (or not) by
+EXPLAIN, created CONCURRENTLY through the gated action; unused, duplicate and invalid indexes."""
 
 from __future__ import annotations
 
 import psycopg
 import pytest
-from checks.pg_shop import titles
+from checks.pg_shop import concluded
 from psycopg import sql
 
 from opsnb.checks import findings
-from opsnb.checks.postgres import connect, indexes, stats
+from opsnb.checks.postgres import connect, indexes, statements
+from opsnb.checks.postgres.statements import StatementStats
+
+
+def _fresh_stats(shop) -> None:
+    """No index on "Order"."userId" (an earlier test may have made it); forget the table counters and the
+    recorded statements of the earlier tests."""
+    with psycopg.connect(shop.admin, autocommit=True) as conn:
+        conn.execute('DROP INDEX IF EXISTS "Order_userId_idx"')
+        conn.execute("SELECT pg_stat_statements_reset()")
+        conn.execute("SELECT pg_stat_reset()")
 
 
 def _user_orders_workload(url: str, calls: int = 60) -> None:
@@ -17,6 +28,12 @@ def _user_orders_workload(url: str, calls: int = 60) -> None:
             conn.execute(
                 'SELECT "id", "status" FROM "Order" WHERE "userId" = %s ORDER BY "createdAt" DESC', (f"u{n}",)
             )
+
+
+@pytest.fixture
+def watcher(role_env) -> str:
+    """The reader as the README sets it up: reads every table and every session and statement."""
+    return role_env("unit_watch", "pg_read_all_data", "pg_monitor")
 
 
 def test_filter_columns_and_suggested_index():
@@ -34,19 +51,24 @@ def test_filter_columns_and_suggested_index():
     )
 
 
-def test_missing_index_found_then_gone_once_created(shop, monkeypatch):
-    """PgHero's counters stay high after the fix; the EXPLAIN confirmation is what clears the finding."""
+def test_missing_index_found_then_gone_once_created(shop, watcher, monkeypatch):
+    """PgHero's counters stay high after the fix; the EXPLAIN confirmation is what clears the conclusion."""
+    _fresh_stats(shop)
     _user_orders_workload(shop.url)
-    with connect(shop.env) as db:
-        seen = stats.check_statements_available(db)
-        version = stats.server_version_num(db)
+    with connect(watcher) as db:
+        seen = statements.statement_stats(db)
         suspects = indexes.seq_scan_tables(db, min_rows=10_000)
         assert list(suspects["table"]) == ["Order"]
         assert indexes.seq_scan_tables(db, min_rows=50_000).empty  # table-size threshold holds
-        findings.clear()
-        found = indexes.check_missing_indexes(db, seen, version)
-        assert list(found["verdict"]) == ["missing index"] and list(found["column"]) == ["userId"]
-        assert titles("P2") == ['Missing index on "Order"."userId"']
+        found = indexes.check_missing_indexes(db, seen)
+        assert list(found["verdict"]) == [indexes.MISSING] and list(found["column"]) == ["userId"]
+        missing = concluded("postgres.missing-indexes")
+        assert (missing.status, missing.severity, missing.title) == (
+            "warn",
+            "P2",
+            'Missing index on "Order"."userId"',
+        )
+        assert 'Suggested: CREATE INDEX CONCURRENTLY IF NOT EXISTS "Order_userId_idx"' in missing.detail
         assert "Seq Scan on Order" in indexes.show_plan(found)
 
         monkeypatch.setenv("OPSNB_HEADLESS", "1")
@@ -61,19 +83,106 @@ def test_missing_index_found_then_gone_once_created(shop, monkeypatch):
             """SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('"Order_userId_idx"')"""
         )
 
-        findings.clear()
-        again = indexes.check_missing_indexes(db, seen, version)
+        again = indexes.check_missing_indexes(db, statements.statement_stats(db))
     assert list(again["table"]) == ["Order"]  # the cumulative counters still say "seq scans"
-    assert list(again["verdict"]) == ["its costliest statements use an index now"]
-    assert not titles("P2")
+    assert list(again["verdict"]) == [indexes.NOT_NEEDED]
+    cleared = concluded("postgres.missing-indexes")  # the re-run replaced the warning
+    assert cleared.status == "pass" and cleared.title.startswith(
+        'No missing index: the costliest statements on "Order"'
+    )
     assert "Order_userId_idx" in indexes.show_plan(again)
 
 
-def test_missing_index_without_statement_stats_is_p3(shop):
+def test_no_suspect_table_passes(shop, watcher):
+    _fresh_stats(shop)
+    with connect(watcher) as db:
+        found = indexes.check_missing_indexes(db, statements.statement_stats(db))
+    assert found.empty
+    assert (
+        concluded("postgres.missing-indexes").title
+        == "No table of >= 10000 rows is mostly read by sequential scans"
+    )
+
+
+def test_suspect_without_statement_stats_is_inconclusive(shop, watcher):
+    _fresh_stats(shop)
     _user_orders_workload(shop.url, 5)
-    with connect(shop.env) as db:
-        indexes.check_missing_indexes(db, {"usable": False}, 150000, min_seq_scans=1)
-    assert titles("P3") == ['"Order" looks like it misses an index']
+    with connect(watcher) as db:
+        found = indexes.check_missing_indexes(
+            db, StatementStats(False, why="pg_stat_statements is not installed")
+        )
+    assert list(found["verdict"]) == [indexes.UNCONFIRMED]
+    result = concluded("postgres.missing-indexes")
+    assert (
+        result.status == "inconclusive"
+        and result.title == 'Could not confirm whether "Order" misses an index'
+    )
+    assert "CREATE EXTENSION pg_stat_statements" in result.detail
+    assert findings.verdict() == "WARN"
+
+
+@pytest.fixture
+def ledger(shop):
+    """A large table in the app's own schema, which the app reaches through its search_path: the statements
+    pg_stat_statements records name it without a schema."""
+    with psycopg.connect(shop.url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA ledger")
+        conn.execute('CREATE TABLE ledger."Entry" ("id" int PRIMARY KEY, "account" text NOT NULL)')
+        conn.execute(
+            """INSERT INTO ledger."Entry" SELECT g, 'a' || (g % 300) FROM generate_series(1, 12000) g"""
+        )
+        conn.execute('VACUUM ANALYZE ledger."Entry"')
+    _fresh_stats(shop)
+    with psycopg.connect(shop.url, autocommit=True, options="-c search_path=ledger") as conn:
+        for n in range(40):
+            conn.execute('SELECT "id" FROM "Entry" WHERE "account" = %s', (f"a{n}",))
+    try:
+        yield shop
+    finally:
+        with psycopg.connect(shop.url, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA ledger CASCADE")
+
+
+def test_a_failed_explain_makes_the_table_unconfirmed_not_fine(ledger, watcher):
+    """The reader's search path does not reach ledger."Entry": EXPLAIN fails with UndefinedTable."""
+    with connect(watcher) as db:
+        found = indexes.check_missing_indexes(db, statements.statement_stats(db))
+    entry = found.set_index("table").loc["Entry"]
+    assert entry["verdict"] == indexes.UNCONFIRMED
+    assert entry["reason"].startswith("EXPLAIN failed for 1 of its 1 costliest statement(s): queryid ")
+    assert 'relation "Entry" does not exist' in entry["reason"]
+    assert entry["plan"] is None or entry["plan"] != entry["plan"]  # no plan read, none made up
+    result = concluded("postgres.missing-indexes")
+    assert (result.status, result.title) == (
+        "inconclusive",
+        'Could not confirm whether "Entry" misses an index',
+    )
+    assert "UndefinedTable" in result.detail
+
+
+def test_no_privilege_to_explain_is_unconfirmed(shop, role_env):
+    """pg_monitor reads every statement but no table: EXPLAIN is refused."""
+    _fresh_stats(shop)
+    _user_orders_workload(shop.url, 20)
+    with connect(role_env("unit_monitor", "pg_monitor")) as db:
+        found = indexes.check_missing_indexes(db, statements.statement_stats(db))
+    assert list(found["verdict"]) == [indexes.UNCONFIRMED]
+    assert "permission denied for table Order" in found.iloc[0]["reason"]
+    assert concluded("postgres.missing-indexes").status == "inconclusive"
+
+
+def test_hidden_statement_texts_leave_the_table_unconfirmed(shop, role_env):
+    _fresh_stats(shop)
+    _user_orders_workload(shop.url, 20)
+    with connect(role_env("unit_reads_tables", "pg_read_all_data")) as db:
+        seen = statements.statement_stats(db)
+        found = indexes.check_missing_indexes(db, seen)
+    assert seen.hidden_texts >= 1
+    assert list(found["verdict"]) == [indexes.UNCONFIRMED]
+    assert (
+        "hidden from this role" in found.iloc[0]["reason"] and "grant pg_monitor" in found.iloc[0]["reason"]
+    )
+    assert concluded("postgres.missing-indexes").status == "inconclusive"
 
 
 def test_failed_concurrent_build_leaves_no_invalid_index(shop):
@@ -97,7 +206,8 @@ def test_failed_concurrent_build_leaves_no_invalid_index(shop):
         assert rw.scalar("""SELECT to_regclass('"x"') IS NULL""")
 
 
-def test_invalid_unused_and_duplicate_indexes(shop):
+def test_invalid_unused_and_duplicate_indexes_one_conclusion_each(shop):
+    _fresh_stats(shop)
     with psycopg.connect(shop.url, autocommit=True) as conn:
         with pytest.raises(psycopg.Error):
             conn.execute('CREATE UNIQUE INDEX CONCURRENTLY "Order_bad_idx" ON "Order" ("status")')
@@ -112,7 +222,7 @@ def test_invalid_unused_and_duplicate_indexes(shop):
     finally:
         with psycopg.connect(shop.url, autocommit=True) as conn:
             for name in ("Order_bad_idx", "Order_status_idx", "Order_status_createdAt_idx"):
-                conn.execute(f'DROP INDEX IF EXISTS "{name}"')
+                conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(name)))
     assert list(invalid["index"]) == ['"Order_bad_idx"']
     assert list(zip(dup["index"], dup["covered_by"], strict=True)) == [
         ('"Order_status_idx"', '"Order_status_createdAt_idx"')
@@ -120,14 +230,27 @@ def test_invalid_unused_and_duplicate_indexes(shop):
     assert {"Order_status_idx", "Order_status_createdAt_idx"} <= set(unused["index"])
     assert "Order_pkey" not in set(unused["index"])  # enforces uniqueness: never "unused"
     assert len(sizes) == 3 and list(sizes["size_bytes"]) == sorted(sizes["size_bytes"], reverse=True)
-    p3 = titles("P3")
-    assert 'Invalid index "Order_bad_idx"' in p3
-    assert 'Duplicate index "Order_status_idx" (covered by "Order_status_createdAt_idx")' in p3
-    assert any(t.startswith("Unused index Order_status_idx") for t in p3)
+    assert [(c.check, c.status, c.severity, c.essential) for c in findings.all_conclusions()] == [
+        ("postgres.invalid-indexes", "warn", "P3", False),
+        ("postgres.duplicate-indexes", "warn", "P3", False),
+        ("postgres.unused-indexes", "warn", "P3", False),
+    ]
+    assert concluded("postgres.invalid-indexes").title == '1 invalid index(es): "Order_bad_idx"'
+    assert concluded("postgres.duplicate-indexes").title == (
+        '1 duplicate index(es): "Order_status_idx" (covered by "Order_status_createdAt_idx")'
+    )
+    unused_found = concluded("postgres.unused-indexes")
+    assert "Order_status_idx (" in unused_found.title and "Order_status_createdAt_idx (" in unused_found.title
+    assert 'DROP INDEX CONCURRENTLY "public"."Order_status_idx"' in unused_found.detail
 
 
 def test_unused_index_size_threshold(shop):
     with connect(shop.env) as db:
         indexes.check_unused_indexes(db, min_size_mb=10)  # PgHero's default: our small indexes are below it
-    assert not titles("P3")
-    assert any(t.startswith("No unused index of >= 10 MB") for t in titles("info"))
+        indexes.check_invalid_indexes(db)
+        indexes.check_duplicate_indexes(db)
+    assert [(c.status, c.title) for c in findings.all_conclusions()] == [
+        ("pass", "No unused index of >= 10 MB"),
+        ("pass", "No index is invalid"),
+        ("pass", "No index is covered by another one"),
+    ]

@@ -1,4 +1,4 @@
-"""opsnb.checks.logs.read_logs: Vercel log-drain NDJSON files, .gz, folders, garbage lines, time filters."""
+"""opsnb.checks.logs.reader.read_logs: Vercel log-drain NDJSON files, .gz, folders, garbage lines, time filters."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from opsnb.checks import logs
-from opsnb.checks.logs import COLUMNS, read_logs
+from opsnb.checks.findings import could_not_look
+from opsnb.checks.logs import COLUMNS, read_logs, reader
+from opsnb.checks.logs.reader import LogSourceError
 
 T0 = 1_700_000_000_000  # ms
 
@@ -89,7 +90,7 @@ def test_garbage_lines_are_counted_by_kind_never_raised(tmp_path):
 
 
 def test_halving_isolates_a_bad_line_inside_a_large_block(tmp_path, monkeypatch):
-    monkeypatch.setattr(logs, "BLOCK_BYTES", 20_000)
+    monkeypatch.setattr(reader, "BLOCK_BYTES", 20_000)
     lines = [dumps(rec(k)) for k in range(2000)]
     lines[1234] = lines[1234][:40]  # truncated in the middle of a block
     lines[77] = b"\x00\x00\x00"
@@ -157,7 +158,12 @@ def test_since_until(tmp_path):
 def test_missing_source_and_url(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_logs(tmp_path / "nope")
-    with pytest.raises(ValueError, match="URL"):
+    with pytest.raises(LogSourceError, match="URL") as bad:
         read_logs("https://api.vercel.com/v1/logs")
+    assert isinstance(bad.value, ValueError) and could_not_look(bad.value), (
+        "a check that meets it could not look"
+    )
+    with pytest.raises(LogSourceError, match="no log source"):
+        read_logs("  ")  # never the current folder
     empty = read_logs(write_lines(tmp_path / "e.ndjson", [b"", b"{oops"]))
     assert list(empty.frame.columns) == COLUMNS and len(empty.frame) == 0 and empty.garbage == 2
