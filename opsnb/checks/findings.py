@@ -179,12 +179,12 @@ def conclude(
     return evidence
 
 
-def _store(conclusion: Conclusion, key: str | None = None) -> None:
+def _store(conclusion: Conclusion) -> None:
     """Keep one conclusion per check (first position kept: runbook order) and publish it at once,
     so that a run ending in ERROR still hands the runner every conclusion reached before."""
     from opsnb.checks import scraps
 
-    key = key or conclusion.check
+    key = conclusion.check
     _run.conclusions[key] = conclusion
     try:
         scraps.glue(scraps.CONCLUSION_PREFIX + key, conclusion.as_dict())
@@ -300,40 +300,3 @@ def jsonable(value: Any) -> Any:
         return value
     except TypeError:
         return str(value)
-
-
-# --- the pre-contract API, kept while the modules move to @check/conclude -------------------------------
-
-
-def add(severity: str, title: str, detail: str = "", evidence: Any = None, check: str = "") -> Conclusion:
-    """Pre-contract: record a finding by severity (info = pass, P0/P1 = fail, P2/P3 = warn)."""
-    if severity not in LEVELS:
-        raise ValueError(f"severity must be one of {', '.join(LEVELS)}, got {severity!r}")
-    status = "pass" if severity == "info" else "fail" if severity in ("P0", "P1") else "warn"
-    found = Conclusion(check or "runbook.note", title, status, severity, detail, evidence)
-    _store(found, key=_legacy_id(check, title))
-    return found
-
-
-def ok(title: str, detail: str = "", check: str = "") -> Conclusion:
-    """Pre-contract: record that something was looked at and is fine."""
-    return add("info", title, detail, check=check)
-
-
-def clear_check(check: str) -> None:
-    """Pre-contract: forget the conclusions recorded under ``check``."""
-    for key in [k for k, c in _run.conclusions.items() if k == check or k.startswith(check + "#")]:
-        del _run.conclusions[key]
-
-
-def _legacy_id(check: str, title: str) -> str:
-    # Pre-contract checks recorded several findings under one name: keep each apart until they are split.
-    base = check or "runbook.note"
-    return (
-        base if base not in _run.conclusions or _run.conclusions[base].title == title else f"{base}#{title}"
-    )
-
-
-def all_findings() -> list[Conclusion]:
-    """Pre-contract name of all_conclusions()."""
-    return all_conclusions()

@@ -17,26 +17,20 @@ def fresh():
     findings.clear()
 
 
-def test_add_replaces_same_check_and_title() -> None:
-    findings.add("P2", "slow", "first", check="q")
-    findings.add("P1", "slow", "second", check="q")
-    findings.add("info", "fine")
-    assert [(f.severity, f.detail) for f in findings.all_findings()] == [("P1", "second"), ("info", "")]
-    assert findings.verdict() == "FAIL"
-
-
 def test_unknown_severity_rejected() -> None:
     with pytest.raises(ValueError):
-        findings.add("P9", "x")
+        findings.conclude("fail", "x", severity="P9", check_id="demo.x")
 
 
 def test_jsonable_evidence() -> None:
     import numpy as np
     import pandas as pd
 
-    f = findings.add(
-        "P3",
+    findings.conclude(
+        "warn",
         "t",
+        severity="P3",
+        check_id="demo.evidence",
         evidence={
             "n": np.int64(3),
             "when": dt.datetime(2026, 1, 1),
@@ -44,6 +38,7 @@ def test_jsonable_evidence() -> None:
             "df": pd.DataFrame({"a": [1]}),
         },
     )
+    [f] = findings.all_conclusions()
     data = f.as_dict()
     json.dumps(data)
     assert data["evidence"] == {"n": 3, "when": "2026-01-01T00:00:00", "nan": None, "df": [{"a": 1}]}
