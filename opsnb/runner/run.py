@@ -231,7 +231,8 @@ def top_conclusions(conclusions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     problems = [
         c
         for c in conclusions
-        if c.get("status") in ("fail", "warn") or (c.get("status") == "inconclusive" and c.get("essential", True))
+        if c.get("status") in ("fail", "warn")
+        or (c.get("status") == "inconclusive" and c.get("essential", True))
     ]
     return sorted(problems, key=rank)
 

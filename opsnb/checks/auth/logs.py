@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from opsnb.checks.findings import CouldNotLook, check, conclude, could_not_look
+from opsnb.checks.logs.window import utc_column
 from opsnb.checks.severity import ORDER
 
 if TYPE_CHECKING:
@@ -179,7 +180,7 @@ def summarize_error_codes(events: pd.DataFrame) -> pd.DataFrame:
 
     if events.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    ts = pd.to_datetime(events["timestamp"], utc=True, errors="coerce")
+    ts = utc_column(events["timestamp"])
     rows = []
     for code, group in events.assign(ts=ts).groupby("code"):
         info = ERROR_CODES.get(code, UNKNOWN_CODE)
@@ -277,7 +278,7 @@ def plot_error_codes(seen: ErrorEvents | None, bucket: str = "5min") -> Figure |
     if seen is None or seen.events.empty:
         return None
     events = seen.events
-    ts = pd.to_datetime(events["timestamp"], utc=True, errors="coerce")
+    ts = utc_column(events["timestamp"])
     counts = (
         events.assign(ts=ts)
         .dropna(subset=["ts"])
