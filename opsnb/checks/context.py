@@ -30,6 +30,15 @@ def allow_writes() -> bool:
     return os.environ.get("OPSNB_ALLOW_WRITES") == "1"
 
 
+def ipython_shell():
+    """The IPython shell this code runs in, or None (a plain interpreter, a unit test without a kernel)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
 def note_target(kind: str, **identity: object) -> None:
     """Record what this run looked at (e.g. kind 'postgres' with host, port, database, role, server version;
     never a password) so the evidence says which server it judged."""

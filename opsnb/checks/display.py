@@ -96,11 +96,9 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
+    from opsnb.checks.context import ipython_shell
+
+    shell = ipython_shell()
     if shell is None:
         return
     html = shell.display_formatter.formatters["text/html"]

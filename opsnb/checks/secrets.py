@@ -223,11 +223,9 @@ def _install_kernel_scrubber() -> None:
     global _installed
     if _installed:
         return
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
+    from opsnb.checks.context import ipython_shell
+
+    shell = ipython_shell()
     if shell is None:
         return
 
