@@ -1,6 +1,7 @@
 """What a fresh (or reset) sandbox is filled with: roles and the shop's data, the Stripe and Vercel
 stand-ins' state, the log drain's synthetic history, a signed-in session, the chosen faults, and the
-nightly backups in S3 (dumped and uploaded in a thread while the rest of `up` goes on).
+nightly backups in S3 (dumped and uploaded in a thread while the rest of `up` goes on; the backup faults
+that are on are laid over them once they are there).
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class BackupJob:
 
 
 def upload_backups(paths: Paths, st: dict) -> list[str]:
-    """Dump the shop, replace the bucket's contents with the backups; returns their keys."""
+    """Dump the shop, replace the bucket's contents with the backups, plant the backup faults that are on;
+    returns the uploaded keys."""
     dumps = s3.make_dumps(Path(st["pg"]["bindir"]), dsn(st, ADMIN_ROLE), paths.backups)
     if not wait_for(lambda: port_open(st["ports"]["s3"]), 30):
         raise SandboxError("s3 (moto) did not start listening", "s3", paths.logs / "s3.log")
@@ -68,6 +70,8 @@ def upload_backups(paths: Paths, st: dict) -> list[str]:
     s3.clear_bucket(client)
     keys = s3.upload_backups(client, dumps)
     shutil.rmtree(paths.backups, ignore_errors=True)
+    # fresh objects carry no fault: backup-truncated / backups-stopped are planted again from faults.json
+    faults.replant_backups(paths, st)
     return keys
 
 
@@ -103,6 +107,8 @@ def seed_all(paths: Paths, st: dict, chosen: dict[str, bool], log: Log) -> Backu
     backups = BackupJob(paths, st)
     # Either way the index is set and the workload run, so pg_stat_statements shows the shop's traffic.
     faults.get("missing-index").apply(paths, st, chosen["missing-index"])
+    # a state from before this fault existed has no switch for it: off
+    faults.get("sequence-near-max").apply(paths, st, chosen.get("sequence-near-max", False))
     st["seeded"] = True
     save(paths, st)
     return backups

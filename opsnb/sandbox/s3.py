@@ -2,7 +2,12 @@
 
 Objects: `nightly/shop-<stamp>.dump` (pg_dump -Fc), `nightly/shop-<stamp>.sql.gz` (plain SQL, gzip'd) and
 `broken/shop-<stamp>.dump` (the custom dump truncated; its metadata sha256/size match the truncated bytes,
-so only pg_restore notices). Every object carries `sha256` and `size` metadata.
+so only pg_restore notices). Every object carries `sha256` and `size` metadata. The nightly pair is also
+stored for the `HISTORY_NIGHTS` nights before (copies of the same bytes, stamped a day apart), so the bucket
+looks like a week of nightly backups and hiding the recent ones leaves an old one as the latest.
+
+`arrange_backups` lays the planted backup faults over that: the recent nightly objects moved under
+`stopped/` (backups-stopped) and a copy of the truncated dump as the newest nightly object (backup-truncated).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import re
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -18,6 +24,14 @@ from urllib.parse import urlsplit
 
 BUCKET = "opsnb-sandbox-backups"
 REGION = "us-east-1"
+NIGHTLY = "nightly/"
+BROKEN = "broken/"
+STOPPED = "stopped/"  # where backups-stopped hides the nightly objects it takes away
+HISTORY_NIGHTS = 4  # earlier nights stored beside the fresh backup
+DAY = 86_400.0
+STOPPED_FOR_H = 60.0  # backups-stopped hides what is younger: the latest left is the one from 3 nights ago
+_STAMP = re.compile(r"shop-(\d{8}T\d{6}Z)\.")
+_STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
 def moto_command(python: str, port: int) -> list[str]:
@@ -88,18 +102,30 @@ def client(endpoint: str, access_key: str, secret_key: str):
     )
 
 
+def _stamp(when: float) -> str:
+    return datetime.fromtimestamp(when, UTC).strftime(_STAMP_FORMAT)
+
+
+def taken_at(key: str) -> float | None:
+    """When the sandbox's backup object `key` was taken (epoch seconds, from its stamp); None for other keys."""
+    m = _STAMP.search(key)
+    return datetime.strptime(m.group(1), _STAMP_FORMAT).replace(tzinfo=UTC).timestamp() if m else None
+
+
 def upload_backups(s3, dumps: dict[str, Path], bucket: str = BUCKET, when: float | None = None) -> list[str]:
-    """Create the bucket (if needed) and upload the three backup objects; returns their keys."""
-    stamp = datetime.fromtimestamp(when or time.time(), UTC).strftime("%Y%m%dT%H%M%SZ")
+    """Create the bucket (if needed), upload the three backup objects and the earlier nights' nightly pairs;
+    returns their keys."""
+    when = when or time.time()
+    stamp = _stamp(when)
     try:
         s3.create_bucket(Bucket=bucket)
     except s3.exceptions.BucketAlreadyOwnedByYou:
         pass
     custom = dumps["custom"].read_bytes()
     objects = {
-        f"nightly/shop-{stamp}.dump": custom,
-        f"nightly/shop-{stamp}.sql.gz": dumps["plain"].read_bytes(),
-        f"broken/shop-{stamp}.dump": custom[: max(1, len(custom) * 3 // 5)],
+        f"{NIGHTLY}shop-{stamp}.dump": custom,
+        f"{NIGHTLY}shop-{stamp}.sql.gz": dumps["plain"].read_bytes(),
+        f"{BROKEN}shop-{stamp}.dump": custom[: max(1, len(custom) * 3 // 5)],
     }
     for key, data in objects.items():
         s3.put_object(
@@ -108,7 +134,78 @@ def upload_backups(s3, dumps: dict[str, Path], bucket: str = BUCKET, when: float
             Body=data,
             Metadata={"sha256": hashlib.sha256(data).hexdigest(), "size": str(len(data))},
         )
-    return list(objects)
+    keys = list(objects)
+    # server-side copies: the earlier nights cost no second dump nor upload; metadata travels with them
+    for night in range(1, HISTORY_NIGHTS + 1):
+        earlier = _stamp(when - night * DAY)
+        for suffix in (".dump", ".sql.gz"):
+            key = f"{NIGHTLY}shop-{earlier}{suffix}"
+            s3.copy_object(
+                Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": f"{NIGHTLY}shop-{stamp}{suffix}"}
+            )
+            keys.append(key)
+    return keys
+
+
+def _listing(s3, bucket: str, prefix: str) -> list[dict]:
+    """Every object under prefix (all pages)."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [obj for page in pages for obj in page.get("Contents", [])]
+
+
+def _move(s3, bucket: str, key: str, to: str) -> None:
+    s3.copy_object(Bucket=bucket, Key=to, CopySource={"Bucket": bucket, "Key": key})
+    s3.delete_object(Bucket=bucket, Key=key)
+
+
+def _truncated(s3, bucket: str) -> tuple[str, str, int] | None:
+    """(key, sha256, size) of the newest truncated dump under broken/, None when there is none."""
+    broken = sorted((o["Key"], o["Size"]) for o in _listing(s3, bucket, BROKEN) if o["Key"].endswith(".dump"))
+    if not broken:
+        return None
+    key, size = broken[-1]
+    return key, s3.head_object(Bucket=bucket, Key=key)["Metadata"].get("sha256", ""), size
+
+
+def arrange_backups(
+    s3, *, truncated: bool, stopped: bool, bucket: str = BUCKET, now: float | None = None
+) -> None:
+    """Lay the backup faults over the uploaded backups, whatever was planted before.
+
+    First everything planted is undone (hidden objects back under nightly/, planted truncated copies
+    deleted); then, when `stopped`, every nightly object taken less than STOPPED_FOR_H ago moves under
+    stopped/; then, when `truncated`, the truncated dump is copied as the newest nightly object. Both on:
+    the last backup before they stopped is the truncated one. Nothing happens while the bucket is missing
+    (the backup upload calls this again once it is there).
+    """
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError:
+        return
+    now = now or time.time()
+    broken = _truncated(s3, bucket)
+    for obj in _listing(s3, bucket, STOPPED):
+        _move(s3, bucket, obj["Key"], NIGHTLY + obj["Key"][len(STOPPED) :])
+    nightly = _listing(s3, bucket, NIGHTLY)
+    if broken is not None:
+        # a planted copy is recognised by its bytes' checksum; its size narrows down which objects to ask
+        for obj in [o for o in nightly if o["Size"] == broken[2]]:
+            if s3.head_object(Bucket=bucket, Key=obj["Key"])["Metadata"].get("sha256") == broken[1]:
+                s3.delete_object(Bucket=bucket, Key=obj["Key"])
+                nightly.remove(obj)
+    if stopped:
+        for obj in list(nightly):
+            when = taken_at(obj["Key"])
+            if when is not None and now - when < STOPPED_FOR_H * 3600:
+                _move(s3, bucket, obj["Key"], STOPPED + obj["Key"][len(NIGHTLY) :])
+                nightly.remove(obj)
+    if truncated and broken is not None:
+        times = [t for t in (taken_at(o["Key"]) for o in nightly) if t is not None]
+        # one second after the newest visible backup: newest of all, yet as old as the backups are
+        key = f"{NIGHTLY}shop-{_stamp(max(times) + 1 if times else now)}.dump"
+        s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": broken[0]})
 
 
 def clear_bucket(s3, bucket: str = BUCKET) -> None:

@@ -11,9 +11,18 @@ import uuid
 from pathlib import Path
 
 import psycopg
+import pytest
 from runbooks.runbook_run import found, run_runbook
 
 RUNBOOK = "restore-test"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def good_nightly_backups(sandbox):
+    """The session sandbox plants every fault: these tests want the nightly backups as taken (the planted
+    backup faults have their own tests in test_planted_faults.py)."""
+    with sandbox.faults(backup_truncated=False, backups_stopped=False):
+        yield
 
 
 def scratch_left(sandbox) -> list[str]:

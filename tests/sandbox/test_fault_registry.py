@@ -62,3 +62,16 @@ def test_planted_note_names_each_fault_of_a_runbook() -> None:
         assert note.startswith("← planted: ")
         assert all(f"{f.name} ({f.plants})" in note for f in faults.for_runbook(runbook))
     assert faults.planted_note("no-such-runbook") == ""
+
+
+def test_backup_and_maintenance_faults_are_registered() -> None:
+    """The faults planted for restore-test and db-maintenance: off with `none`, on with `all` (the demo)."""
+    assert {name: faults.get(name).runbook for name in ("backup-truncated", "backups-stopped")} == {
+        "backup-truncated": "restore-test",
+        "backups-stopped": "restore-test",
+    }
+    assert faults.get("sequence-near-max").runbook == "db-maintenance"
+    new = ("backup-truncated", "backups-stopped", "sequence-near-max")
+    assert all(manager.parse_faults("all")[n] for n in new)
+    assert not any(manager.parse_faults("none")[n] for n in new)
+    assert {"restore-test", "db-maintenance"} <= set(faults.demonstrating_runbooks())

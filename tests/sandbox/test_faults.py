@@ -17,6 +17,7 @@ import pytest
 import stripe
 
 from opsnb.sandbox import manager, processes, state
+from opsnb.sandbox import s3 as sandbox_s3
 from opsnb.sandbox.stripe_api import sign_payload
 
 ENV_KEYS = [
@@ -332,10 +333,18 @@ def test_s3_backups(sandbox, tmp_path: Path) -> None:
         aws_access_key_id=sandbox["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=sandbox["AWS_SECRET_ACCESS_KEY"],
     )
-    # only the sandbox's own prefixes: runbook tests may have uploaded backups of their own beside them
+    # only the sandbox's own prefixes: runbook tests may have uploaded backups of their own beside them;
+    # the backups as taken, without the planted backup faults (tests/runbooks/test_planted_faults.py)
+    with sandbox.faults(backup_truncated=False, backups_stopped=False):
+        _check_backups(sandbox, s3, tmp_path)
+
+
+def _check_backups(sandbox, s3, tmp_path: Path) -> None:
+    """Every sandbox backup object carries its checksum; the nightly ones restore, the broken one does not."""
     listed = s3.list_objects_v2(Bucket=sandbox["SANDBOX_S3_BUCKET"])["Contents"]
     keys = sorted(o["Key"] for o in listed if o["Key"].startswith(("nightly/shop-", "broken/shop-")))
-    assert [k.split("-")[0] for k in keys] == ["broken/shop", "nightly/shop", "nightly/shop"]
+    nights = 1 + sandbox_s3.HISTORY_NIGHTS  # tonight's pair and the earlier nights' copies
+    assert [k.split("-")[0] for k in keys] == ["broken/shop"] + ["nightly/shop"] * 2 * nights
     pg_restore = Path(sandbox["SANDBOX_PG_BINDIR"], "pg_restore")
     for key in keys:
         obj = s3.get_object(Bucket=sandbox["SANDBOX_S3_BUCKET"], Key=key)
