@@ -42,6 +42,7 @@ class Fault:
     set_on: Switch = _nothing
     set_off: Switch = _nothing
     in_logs: bool = False  # its trouble shows in the log drain's synthetic history
+    also_found_by: tuple[str, ...] = ()  # other runbooks that find it too
 
     def apply(self, paths: Paths, st: dict, on: bool) -> None:
         """Make the shop match the switch (faults.json is already written)."""
@@ -251,13 +252,12 @@ REGISTRY: dict[str, Fault] = {
             set_off=arrange_backups,
         ),
         Fault(
-            # backup's inventory judges only "none at all" and the retention, not the latest one's age:
-            # restore-test's restore.latest (max_age_h) is the check that sees backups that stopped
             "backups-stopped",
             f"no nightly backup for the last {s3.STOPPED_FOR_H / 24:g} days: the latest is 3 nights old",
             "restore-test",
             set_on=arrange_backups,
             set_off=arrange_backups,
+            also_found_by=("backup",),  # its inventory judges the newest backup's age
         ),
         Fault(
             "sequence-near-max",
@@ -281,12 +281,12 @@ def get(name: str) -> Fault:
 
 def for_runbook(runbook: str) -> list[Fault]:
     """The faults a runbook should find, in registry order."""
-    return [fault for fault in REGISTRY.values() if fault.runbook == runbook]
+    return [fault for fault in REGISTRY.values() if runbook in (fault.runbook, *fault.also_found_by)]
 
 
 def demonstrating_runbooks() -> list[str]:
     """The runbooks that some registered fault is planted for, sorted."""
-    return sorted({fault.runbook for fault in REGISTRY.values()})
+    return sorted({name for fault in REGISTRY.values() for name in (fault.runbook, *fault.also_found_by)})
 
 
 def planted_note(runbook: str) -> str:

@@ -97,3 +97,15 @@ def test_sequence_near_max_is_named_only_while_on(sandbox, tmp_path):
         code, m = run_runbook("db-maintenance", tmp_path / "off")
     quiet = one(m, "postgres.sequences")
     assert quiet["status"] == "pass" and quiet["title"].startswith("No sequence is above 90 %"), quiet
+
+
+def test_backups_stopped_is_found_by_the_backup_runbook_too(sandbox, s3, tmp_path):
+    """backup (a default run: nothing uploaded) reads the bucket and sees the nightly backups stopped."""
+    with sandbox.faults(backup_truncated=False, backups_stopped=True):
+        code, m = run_runbook("backup", tmp_path / "on")
+    [inv] = found(m, check="backups.inventory")
+    assert code == 2 and inv["status"] == "fail" and "the nightly backups stopped" in inv["title"]
+    with sandbox.faults(backup_truncated=False, backups_stopped=False):
+        code, m = run_runbook("backup", tmp_path / "off")
+    [inv] = found(m, check="backups.inventory")
+    assert inv["status"] == "pass", inv

@@ -189,10 +189,13 @@ def list_backups(s3, location: s3mod.Location, *, now: str = "", retention_days:
 
 
 @findings.check("backups.inventory", hint=_S3_HINT)
-def check_inventory(location: s3mod.Location, *, retention_days: int = 30, now: str = "") -> pd.DataFrame:
-    """What the bucket holds under the prefix (``list_backups``): none at all is a P1; backups older than the
-    retention (runbook: "Retention: 30 days") are a P3 — listed, not deleted: expiring them is the bucket's
-    lifecycle rule's job."""
+def check_inventory(
+    location: s3mod.Location, *, retention_days: int = 30, max_age_h: float | None = None, now: str = ""
+) -> pd.DataFrame:
+    """What the bucket holds under the prefix (``list_backups``): none at all is a P1, and so is a newest
+    backup older than ``max_age_h`` (the nightly backups stopped); backups older than the retention
+    (runbook: "Retention: 30 days") are a P3 — listed, not deleted: expiring them is the bucket's lifecycle
+    rule's job."""
     table = list_backups(location.client(), location, now=now, retention_days=retention_days)
     if table.empty:
         return findings.conclude(
@@ -200,6 +203,15 @@ def check_inventory(location: s3mod.Location, *, retention_days: int = 30, now: 
             f"No backup under {location.url()}",
             severity="P1",
             detail="backups stopped, or the prefix is wrong",
+            evidence=table,
+        )
+    newest_h = float(table["age_h"].iloc[0])
+    if max_age_h is not None and newest_h > max_age_h:
+        return findings.conclude(
+            "fail",
+            f"The newest backup under {location.url()} is {newest_h:.0f} h old: the nightly backups stopped",
+            severity="P1",
+            detail=f"newest {table['key'].iloc[0]}; a backup is due every day (02:00 UTC), allowed {max_age_h:g} h",
             evidence=table,
         )
     old = table[table["outside_retention"]]

@@ -132,3 +132,13 @@ def test_inventory_passes_within_retention(location):
     inventory.check_inventory(location, now=NOW.isoformat())
     (c,) = findings.all_conclusions()
     assert c.status == "pass" and c.title.startswith("1 backup(s) under")
+
+
+def test_inventory_with_a_stale_newest_backup_is_p1(location):
+    put(location, "backup_c.dump", b"3", **{"created-at": taken(72)})
+    inventory.check_inventory(location, now=NOW.isoformat(), max_age_h=26)
+    (c,) = findings.all_conclusions()
+    assert (c.status, c.severity) == ("fail", "P1") and "72 h old: the nightly backups stopped" in c.title
+    findings.clear()
+    inventory.check_inventory(location, now=NOW.isoformat(), max_age_h=96)
+    assert findings.all_conclusions()[0].status == "pass"
