@@ -139,6 +139,10 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
     pg = LocalPostgres(folder)
     try:
         pg.init(password, superuser="opsnb_admin")
+        with open(
+            pg.datadir / "postgresql.conf", "a"
+        ) as conf:  # so the prepared-transactions check can be tested
+            conf.write("max_prepared_transactions = 4\n")
         pg.start()
         dsn = pg.dsn("opsnb_admin", password, "postgres")
         with psycopg.connect(dsn, autocommit=True) as conn:

@@ -155,11 +155,14 @@ def conclude(
     detail: str = "",
     evidence: Any = None,
     check_id: str | None = None,
+    essential: bool | None = None,
 ) -> Any:
     """Record the conclusion of the running check and return ``evidence`` (for display).
 
     ``severity`` is required for warn/fail (P0-P3); a pass is 'info'. Outside a decorated check (a notebook
     cell), give ``check_id``. Recording again for the same check replaces its conclusion (a re-run cell).
+    ``essential=False`` marks one inconclusive outcome as no blind spot (e.g. "sample too small" on a
+    freshly loaded database), whatever the check's own flag.
     """
     state = _current.get()
     cid = check_id or (state.check if state else None)
@@ -172,7 +175,8 @@ def conclude(
     sev = severity if status in ("warn", "fail") else (severity or "info")
     if sev not in LEVELS:
         raise ValueError(f"severity must be one of {', '.join(LEVELS)}, got {sev!r}")
-    essential = state.essential if state and state.check == cid else True
+    if essential is None:
+        essential = state.essential if state and state.check == cid else True
     _store(Conclusion(cid, title, status, sev, detail, evidence, essential))
     if state and state.check == cid:
         state.concluded += 1

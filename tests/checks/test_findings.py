@@ -145,3 +145,14 @@ def test_verdict_from_conclusions() -> None:
     assert findings.verdict_of([c("pass"), c("inconclusive")]) == "WARN"
     assert findings.verdict_of([c("pass"), c("inconclusive", essential=False)]) == "PASS"
     assert findings.verdict_of([]) == "PASS"
+
+
+def test_one_conclusion_can_say_it_is_no_blind_spot() -> None:
+    @findings.check("demo.sample")
+    def check_sample(n: int):
+        if n < 10:
+            return findings.conclude("inconclusive", "Sample too small", essential=False)
+        return findings.conclude("pass", "Enough data")
+
+    check_sample(3)
+    assert findings.all_conclusions()[0].essential is False and findings.verdict() == "PASS"

@@ -21,18 +21,31 @@ RUNBOOK = "db-maintenance"
 CHECKS = [
     "safety.read-only-role",
     "postgres.connection-usage",
+    "postgres.replication-slots",
+    "postgres.replication-lag",
+    "postgres.old-snapshots",
+    "postgres.prepared-transactions",
+    "postgres.deadlocks",
     "postgres.statement-stats",
     "postgres.slow-statements",
     "postgres.unused-indexes",
     "postgres.duplicate-indexes",
     "postgres.invalid-indexes",
+    "postgres.invalid-constraints",
     "postgres.cache-hit-rate",
+    "postgres.temp-files",
     "postgres.vacuum-analyze",
     "postgres.dead-tuples",
     "postgres.wraparound",
+    "postgres.autovacuum-freeze",
     "postgres.sequences",
     "postgres.archive-candidates",
+    "postgres.settings",
 ]
+
+
+def dbname_of(url: str) -> str:
+    return url.rsplit("/", 1)[-1].split("?", 1)[0]
 
 
 def test_tables_verdict_and_archive_candidates(sandbox, tmp_path):
@@ -53,6 +66,9 @@ def test_tables_verdict_and_archive_candidates(sandbox, tmp_path):
     )
     assert refused["evidence"][0]["rows"] == old and refused["evidence"][0]["cascades_to"] == '"OrderItem"'
     assert not m["actions"]
+    [target] = [t for t in m["targets"] if t["kind"] == "postgres"]  # which server was judged, no password
+    assert target["database"] == dbname_of(sandbox.admin_url) and target["role"] and target["server_version"]
+    assert "password" not in target
     with psycopg.connect(sandbox.admin_url) as conn:  # nothing was archived
         assert conn.execute('SELECT count(*) FROM "OrderArchive"').fetchone()[0] == 0
     [executed] = [name for name in m["files"] if name.endswith(".ipynb")]

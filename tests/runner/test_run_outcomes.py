@@ -153,4 +153,4 @@ def test_concurrent_runs_of_same_notebook(workspace: Workspace) -> None:
     for m in manifests:
         assert all((workspace.outputs / "verdict" / name).exists() for name in m["files"])
     index = (workspace.outputs / "index.html").read_text()
-    assert len(re.findall(r'href="verdict/[^"]+\.html"', index)) == 2
+    assert len(set(re.findall(r'href="verdict/[^"]+\.html"', index))) == 2  # the board links the latest again

@@ -22,7 +22,10 @@ from opsnb.checks.postgres.session import Database
 if TYPE_CHECKING:
     import pandas as pd
 
-_CLIENTS = sql.SQL("backend_type = 'client backend' AND pid <> pg_backend_pid()")
+# client sessions of the target database only (pg_stat_activity is cluster-wide), never this one
+_CLIENTS = sql.SQL(
+    "backend_type = 'client backend' AND pid <> pg_backend_pid() AND datname = current_database()"
+)
 
 
 def _short(text: Any, width: int = 160) -> str:
@@ -31,11 +34,13 @@ def _short(text: Any, width: int = 160) -> str:
 
 
 def long_running(db: Database, min_s: float = 60) -> pd.DataFrame:
-    """Active statements running for at least ``min_s`` seconds (PgHero: 60 s), oldest first."""
+    """Active statements of this database running for at least ``min_s`` seconds (PgHero: 60 s), oldest
+    first; ``blocked_by``: the pids it waits for (pg_blocking_pids), empty unless it is itself blocked."""
     return db.query(
         sql.SQL(
             """
-            SELECT pid, usename, application_name, state,
+            SELECT pid, datname AS database, usename, application_name, state,
+                   pg_blocking_pids(pid) AS blocked_by,
                    round(extract(epoch FROM now() - query_start)::numeric, 1)::float8 AS seconds,
                    wait_event_type, wait_event, left(query, 1000) AS query
             FROM pg_stat_activity
@@ -50,28 +55,35 @@ def long_running(db: Database, min_s: float = 60) -> pd.DataFrame:
 
 
 def blocked_queries(db: Database) -> pd.DataFrame:
-    """Backends waiting on a lock, one row per (blocked, blocker) pair from pg_blocking_pids()."""
+    """Backends of this database waiting on a lock, one row per (blocked, blocker) pair from
+    pg_blocking_pids(); ``blocker_waits_for`` is what the blocker itself waits for, so a chain reads
+    row by row, and ``root_blocker`` is true when the blocker waits for nobody (the one to stop)."""
     return db.query(
         """
-        SELECT blocked.pid AS blocked_pid, blocked.application_name AS blocked_application,
+        SELECT blocked.pid AS blocked_pid, blocked.datname AS database,
+               blocked.application_name AS blocked_application,
                round(extract(epoch FROM now() - blocked.query_start)::numeric, 1)::float8 AS waiting_s,
                left(blocked.query, 500) AS blocked_query,
                blocker.pid AS blocker_pid, blocker.application_name AS blocker_application,
-               blocker.state AS blocker_state, left(blocker.query, 500) AS blocker_query
+               blocker.state AS blocker_state, left(blocker.query, 500) AS blocker_query,
+               pg_blocking_pids(blocker.pid) AS blocker_waits_for,
+               cardinality(pg_blocking_pids(blocker.pid)) = 0 AS root_blocker
         FROM pg_stat_activity blocked
         CROSS JOIN LATERAL unnest(pg_blocking_pids(blocked.pid)) AS b(pid)
         JOIN pg_stat_activity blocker ON blocker.pid = b.pid
         WHERE blocked.backend_type = 'client backend' AND blocked.wait_event_type = 'Lock'
+          AND blocked.datname = current_database()
         ORDER BY blocked.query_start
         """
     )
 
 
 def idle_in_transaction(db: Database, min_s: float = 0) -> pd.DataFrame:
-    """Sessions idle inside an open transaction for >= ``min_s`` s, with the relations they hold locks on."""
+    """Sessions of this database idle inside an open transaction for >= ``min_s`` s, with the relations
+    they hold locks on."""
     return db.query(
         """
-        SELECT a.pid, a.usename, a.application_name, a.client_addr::text AS client_addr, a.state,
+        SELECT a.pid, a.datname AS database, a.usename, a.application_name, a.client_addr::text AS client_addr, a.state,
                round(extract(epoch FROM now() - a.state_change)::numeric, 1)::float8 AS idle_s,
                round(extract(epoch FROM now() - a.xact_start)::numeric, 1)::float8 AS transaction_s,
                (SELECT string_agg(DISTINCT l.relation::regclass::text, ', ')
@@ -82,6 +94,7 @@ def idle_in_transaction(db: Database, min_s: float = 0) -> pd.DataFrame:
                left(a.query, 500) AS last_query
         FROM pg_stat_activity a
         WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid() AND a.state LIKE 'idle in transaction%%'
+          AND a.datname = current_database()
           AND a.state_change < now() - make_interval(secs => %s)
         ORDER BY a.state_change
         """,
@@ -109,22 +122,36 @@ def check_long_running(db: Database, min_s: float = 60) -> pd.DataFrame:
 
 @check("postgres.blocked-queries", hint=STATS_HINT)
 def check_blocked(db: Database) -> pd.DataFrame:
-    """P2 naming each blocked backend and its blockers."""
+    """P2 naming each blocked backend's root blockers (those that wait for nobody); the evidence has
+    every (blocked, blocker) pair, so a chain A waits for B waits for C reads row by row."""
     require_visible_sessions(db)
     found = blocked_queries(db)
     if not len(found):
         return conclude("pass", "No query is waiting on a lock held by another session", evidence=found)
+    roots = found[found["root_blocker"].astype(bool)]
     blockers = sorted(
         {
             f"pid {r.blocker_pid} ({r.blocker_application or '?'}, {r.blocker_state})"
-            for r in found.itertuples()
+            for r in roots.itertuples()
         }
     )
+    chained = found[~found["root_blocker"].astype(bool)]
+    detail = f"Longest wait {found['waiting_s'].max()} s: {_short(found.iloc[0]['blocked_query'])}."
+    if len(chained):
+        detail += (
+            " Chains: "
+            + "; ".join(
+                f"pid {r.blocked_pid} waits for pid {r.blocker_pid}, which waits for "
+                + ", ".join(f"pid {p}" for p in r.blocker_waits_for)
+                for r in chained.itertuples()
+            )
+            + ". Only the root blockers need stopping."
+        )
     return conclude(
         "warn",
-        f"{found['blocked_pid'].nunique()} blocked query(ies); blockers: {', '.join(blockers)}",
+        f"{found['blocked_pid'].nunique()} blocked query(ies); root blockers: {', '.join(blockers) or 'none (a lock cycle)'}",
         severity="P2",
-        detail=f"Longest wait {found['waiting_s'].max()} s: {_short(found.iloc[0]['blocked_query'])}",
+        detail=detail,
         evidence=found,
     )
 
@@ -165,7 +192,8 @@ def runaway_backends(
     """Backends to stop: long-running ones get pg_cancel_backend, idle-in-transaction ones pg_terminate_backend.
 
     The frames are what check_long_running / check_idle_in_transaction returned (None when they could
-    not look). ``only_pids``: comma-separated pids to restrict to ("" = every one found); ValueError for
+    not look). A long-running statement that is itself waiting on a lock (``blocked_by`` not empty) is a
+    victim, not a cause: it is left out, only root blockers are proposed. ``only_pids``: comma-separated pids to restrict to ("" = every one found); ValueError for
     anything that is not a positive integer.
     """
     import pandas as pd
@@ -176,18 +204,21 @@ def runaway_backends(
         if df is None:
             continue
         for r in df.to_dict("records"):
+            if len(r.get("blocked_by") or []):
+                continue  # blocked: stopping its blocker frees it
             if wanted is None or int(r["pid"]) in wanted:
                 query = r.get("query") or r.get("last_query")
                 rows.append(
                     {
                         "pid": int(r["pid"]),
                         "how": how,
+                        "database": r.get("database"),
                         "application_name": r["application_name"],
                         "seconds": r[secs],
                         "query": _short(query, 120),
                     }
                 )
-    return pd.DataFrame(rows, columns=["pid", "how", "application_name", "seconds", "query"])
+    return pd.DataFrame(rows, columns=["pid", "how", "database", "application_name", "seconds", "query"])
 
 
 def parse_pids(text: str) -> set[int]:
@@ -239,7 +270,7 @@ def offer_stop_backends(targets: pd.DataFrame | None, writer_database_url_env: s
         return None
     plan = [
         shown(stop_statement(r["how"]), (_pid(r["pid"]),))
-        + f"  -- {r['application_name'] or '?'}, {r['seconds']} s: {r['query']}"
+        + f"  -- database {r['database'] or '?'}, {r['application_name'] or '?'}, {r['seconds']} s: {r['query']}"
         for r in targets.to_dict("records")
     ]
     plan.append(

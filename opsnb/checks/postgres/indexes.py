@@ -166,7 +166,7 @@ def diagnose_table(
     filter column has no index leading with it is a missing index; any statement that could not be
     explained (or read) leaves the table unconfirmed."""
     if not seen.usable:
-        return Diagnosis(UNCONFIRMED, f"{seen.why} — {ENABLE_HINT}")
+        return Diagnosis(UNCONFIRMED, f"{seen.why} — {seen.hint}")
     candidates = statements_on_table(db, seen.total, seen.mean, table, limit=explain_top)
     hidden = (
         f"{seen.hidden_texts} statement text(s) of other roles are hidden from this role — {STATS_HINT}"
@@ -236,7 +236,7 @@ def check_missing_indexes(
     seen: StatementStats,
     min_rows: int = 10_000,
     max_index_pct: float = 95,
-    min_seq_scans: int = 1,
+    min_seq_scans: int = 10,
     explain_top: int = 5,
 ) -> pd.DataFrame:
     """P2 when a suspect table's costliest statement still plans a Seq Scan filtering on an unindexed column.
@@ -244,10 +244,28 @@ def check_missing_indexes(
     ``min_rows`` 10 000 and ``max_index_pct`` 95 are PgHero's missing-index thresholds. One row per suspect
     table with its diagnosis (verdict, reason, column, suggested SQL, statement, plan). A suspect that
     cannot be confirmed either way makes the conclusion inconclusive unless another one is confirmed.
+
+    A table with fewer than ``min_seq_scans`` sequential scans (e.g. the two a fresh ``pgbench -i`` makes)
+    is no sample: its counters say nothing about its indexes yet. When only such tables are suspect the
+    sample is too small to judge (inconclusive), never a suspicion nor a pass.
     """
     import pandas as pd
 
-    suspects = seq_scan_tables(db, min_rows, max_index_pct, min_seq_scans)
+    scanned = seq_scan_tables(db, min_rows, max_index_pct)
+    suspects = scanned[scanned["seq_scan"] >= min_seq_scans]
+    too_few = scanned[scanned["seq_scan"] < min_seq_scans]
+    if not len(suspects) and len(too_few):
+        return conclude(
+            "inconclusive",
+            "Sample too small to tell whether "
+            + ", ".join(shown(sql.Identifier(t)) for t in too_few["table"])
+            + " misses an index",
+            detail="; ".join(_scans(r) for r in too_few.to_dict("records"))
+            + f": fewer than {min_seq_scans} sequential scans since the statistics reset (a freshly loaded "
+            "table). Run it again once the application has read these tables.",
+            evidence=too_few,
+            essential=False,  # nothing is hidden from us: there is just nothing to judge yet
+        )
     if not len(suspects):
         return conclude(
             "pass", f"No table of >= {min_rows} rows is mostly read by sequential scans", evidence=suspects

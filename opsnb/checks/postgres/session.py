@@ -123,4 +123,21 @@ def connect(
         )
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot connect to ${url.name}: " + _one_line(exc)) from None
-    return Database(conn, read_only)
+    db = Database(conn, read_only)
+    note_identity(db)
+    return db
+
+
+def note_identity(db: Database) -> None:
+    """Record which server this session judges (host, port, database, role, server version; never the
+    password), so that the manifest and the report header say what was looked at."""
+    info = db.conn.info
+    role = db.scalar("SELECT current_user")
+    context.note_target(
+        "postgres",
+        host=info.host,
+        port=info.port,
+        database=info.dbname,
+        role=role,
+        server_version=info.parameter_status("server_version"),
+    )

@@ -28,6 +28,10 @@ ENABLE_HINT = (
     "`CREATE EXTENSION pg_stat_statements;` is enough, but its statistics vanish whenever the compute "
     "suspends (scale to zero), so check when they were last reset before trusting them"
 )
+CREATE_HINT = (
+    "pg_stat_statements is already in shared_preload_libraries: run `CREATE EXTENSION pg_stat_statements;` "
+    "in this database (no restart needed)"
+)
 # what pg_stat_statements shows instead of the text of another role's statement (no pg_read_all_stats)
 HIDDEN_TEXT = "<insufficient privilege>"
 # pg_stat_statements' timing columns by version (PG13+ *_exec_time): the only names accepted for them
@@ -47,11 +51,17 @@ class StatementStats:
     statements: int = 0  # statements recorded for this database
     hidden_texts: int = 0  # ... whose text this role may not read
     reset_at: dt.datetime | None = None  # None: unknown (PostgreSQL < 14) or not usable
+    preloaded: bool | None = None  # in shared_preload_libraries; None: the setting is hidden from this role
+
+    @property
+    def hint(self) -> str:
+        """How to enable it here: only CREATE EXTENSION when the library is already preloaded."""
+        return CREATE_HINT if self.preloaded else ENABLE_HINT
 
     def require(self) -> None:
         """Raise CouldNotLook (how to enable it) when the statistics cannot be read."""
         if not self.usable:
-            raise CouldNotLook(self.why, ENABLE_HINT)
+            raise CouldNotLook(self.why, self.hint)
 
     def as_frame(self) -> pd.DataFrame:
         """One row, for a conclusion's evidence."""
@@ -116,13 +126,21 @@ def statements_reset_at(db: Database) -> dt.datetime | None:
     return None
 
 
+def preloaded(setting: str | None) -> bool | None:
+    """Whether pg_stat_statements is in a shared_preload_libraries setting (None when it was hidden)."""
+    if setting is None:
+        return None
+    return "pg_stat_statements" in [lib.strip().strip('"') for lib in setting.split(",")]
+
+
 def statement_stats(db: Database) -> StatementStats:
     """Probe pg_stat_statements: usable or why not, its timing columns, how much of it is hidden, since when."""
     ext = extension_status(db).iloc[0]
+    preload = ext["preload_libraries"]
     if not ext["installed"] or not ext["view_visible"]:
-        preload = ext["preload_libraries"]
         return StatementStats(
             usable=False,
+            preloaded=preloaded(preload),
             why=f"pg_stat_statements is {'installed' if ext['installed'] else 'not installed'} in this "
             f"database ({'available' if ext['available'] else 'not available'} on the server; "
             f"shared_preload_libraries = {preload!r}"
@@ -135,7 +153,9 @@ def statement_stats(db: Database) -> StatementStats:
         reset_at = statements_reset_at(db)
     except DatabaseError as exc:
         # e.g. installed but not preloaded: "pg_stat_statements must be loaded via shared_preload_libraries"
-        return StatementStats(usable=False, why=f"pg_stat_statements cannot be read: {exc}")
+        return StatementStats(
+            usable=False, why=f"pg_stat_statements cannot be read: {exc}", preloaded=preloaded(preload)
+        )
     return StatementStats(
         usable=True,
         total=total,
@@ -143,6 +163,7 @@ def statement_stats(db: Database) -> StatementStats:
         statements=int(counts["statements"]),
         hidden_texts=int(counts["hidden_texts"]),
         reset_at=reset_at,
+        preloaded=preloaded(preload),
     )
 
 

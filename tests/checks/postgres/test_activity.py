@@ -59,11 +59,10 @@ def test_idle_blocked_and_stopping_them(shop, role_env, monkeypatch):
         assert blocked_found.severity == "P2" and f"pid {pid} (unit-worker" in blocked_found.title
         assert concluded("postgres.long-running-queries").severity == "P2"
 
+        assert list(running["blocked_by"].map(list)) == [[pid]]  # the long-running waiter is a victim
         targets = activity.runaway_backends(running, idle)
-        assert dict(zip(targets["pid"], targets["how"], strict=True)) == {
-            waiter.info.backend_pid: "cancel",
-            pid: "terminate",
-        }
+        assert dict(zip(targets["pid"], targets["how"], strict=True)) == {pid: "terminate"}  # root only
+        assert list(targets["database"]) == [shop.url.rsplit("/", 1)[-1]]
         only = activity.runaway_backends(running, idle, only_pids=str(pid))
         assert list(only["pid"]) == [pid]
         assert activity.runaway_backends(None, None).empty  # checks that could not look return None
@@ -73,15 +72,16 @@ def test_idle_blocked_and_stopping_them(shop, role_env, monkeypatch):
         monkeypatch.delenv("OPSNB_ALLOW_WRITES", raising=False)
         entry = activity.offer_stop_backends(targets, shop.env)
         assert entry["status"] == "planned" and any(
-            f"pg_terminate_backend({pid})" in s for s in entry["plan"]
+            f"pg_terminate_backend({pid})" in s and "database unit_activity" in s for s in entry["plan"]
         )
+        assert not any("pg_cancel_backend" in s for s in entry["plan"])
         assert worker.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
         monkeypatch.setenv("OPSNB_ALLOW_WRITES", "1")
         entry = activity.offer_stop_backends(targets, shop.env)
         assert entry["status"] == "applied"
         assert all(r["signalled"] for r in entry["result"])
         t.join(10)
-        assert errors and isinstance(errors[0], psycopg.errors.QueryCanceled)
+        assert not t.is_alive() and not errors  # its blocker gone, the waiter's UPDATE went through
         with connect(monitor_env) as db:
             assert activity.idle_in_transaction(db).empty
             assert activity.blocked_queries(db).empty
@@ -124,3 +124,61 @@ def test_pg_monitor_is_enough_to_see_them(shop, role_env):
         worker.close()
     assert list(idle["application_name"]) == ["unit-monitored"]
     assert concluded("postgres.idle-in-transaction").status == "warn"
+
+
+def test_a_chain_proposes_only_its_root_blocker(shop, role_env):
+    """A holds "o1"; B holds "o2" and waits for A; C waits for B: only A is a cause."""
+    monitor_env = role_env("unit_monitor", "pg_monitor")
+    a = idle_worker(shop.url, app="unit-root")
+    b = psycopg.connect(shop.url + "?application_name=unit-middle")
+    c = psycopg.connect(shop.url + "?application_name=unit-tail", autocommit=True)
+    b.execute('UPDATE "Order" SET "status" = "status" WHERE "id" = %s', ("o2",))
+    threads = [
+        threading.Thread(
+            target=b.execute, args=('UPDATE "Order" SET "status" = "status" WHERE "id" = %s', ("o1",))
+        ),
+    ]
+    threads[0].start()
+    time.sleep(0.5)
+    threads.append(
+        threading.Thread(
+            target=c.execute, args=('UPDATE "Order" SET "status" = "status" WHERE "id" = %s', ("o2",))
+        )
+    )
+    threads[1].start()
+    try:
+        time.sleep(1.2)
+        with connect(monitor_env) as db:
+            blocked = activity.check_blocked(db)
+            running = activity.check_long_running(db, min_s=1)
+            idle = activity.check_idle_in_transaction(db, min_s=1)
+        pairs = {(r.blocked_pid, r.blocker_pid, bool(r.root_blocker)) for r in blocked.itertuples()}
+        pa, pb, pc = (x.info.backend_pid for x in (a, b, c))
+        assert pairs == {(pb, pa, True), (pc, pb, False)}
+        found = concluded("postgres.blocked-queries")
+        assert (
+            found.title == f"2 blocked query(ies); root blockers: pid {pa} (unit-root, idle in transaction)"
+        )
+        assert f"pid {pc} waits for pid {pb}, which waits for pid {pa}" in found.detail
+        assert set(running["pid"]) == {pb, pc}
+        targets = activity.runaway_backends(running, idle)
+        assert dict(zip(targets["pid"], targets["how"], strict=True)) == {pa: "terminate"}
+    finally:
+        a.close()  # frees B, whose rollback on close then frees C
+        threads[0].join(10)
+        b.close()
+        threads[1].join(10)
+        c.close()
+
+
+def test_sessions_of_other_databases_are_not_listed(shop, pg_cluster, role_env):
+    other = psycopg.connect(pg_cluster.dsn + "?application_name=unit-elsewhere")
+    other.execute("SELECT 1")  # idle in transaction in the cluster's default database
+    try:
+        time.sleep(0.2)
+        with connect(role_env("unit_monitor", "pg_monitor")) as db:
+            assert activity.idle_in_transaction(db, min_s=0).empty
+            activity.check_idle_in_transaction(db, min_s=0)
+    finally:
+        other.close()
+    assert concluded("postgres.idle-in-transaction").status == "pass"

@@ -106,7 +106,7 @@ def test_no_suspect_table_passes(shop, watcher):
 
 def test_suspect_without_statement_stats_is_inconclusive(shop, watcher):
     _fresh_stats(shop)
-    _user_orders_workload(shop.url, 5)
+    _user_orders_workload(shop.url, 20)
     with connect(watcher) as db:
         found = indexes.check_missing_indexes(
             db, StatementStats(False, why="pg_stat_statements is not installed")
@@ -119,6 +119,37 @@ def test_suspect_without_statement_stats_is_inconclusive(shop, watcher):
     )
     assert "CREATE EXTENSION pg_stat_statements" in result.detail
     assert findings.verdict() == "WARN"
+
+
+def test_a_handful_of_seq_scans_is_too_small_a_sample(shop, watcher):
+    """Right after a bulk load (pgbench -i) a table has a few seq scans and no index scan: no suspicion."""
+    _fresh_stats(shop)
+    _user_orders_workload(shop.url, 3)
+    with connect(watcher) as db:
+        found = indexes.check_missing_indexes(
+            db, StatementStats(False, why="pg_stat_statements is not installed", preloaded=True)
+        )
+    assert list(found["table"]) == ["Order"] and list(found["seq_scan"]) == [3]
+    result = concluded("postgres.missing-indexes")
+    assert (result.status, result.title) == (
+        "inconclusive",
+        'Sample too small to tell whether "Order" misses an index',
+    )
+    assert "fewer than 10 sequential scans" in result.detail
+
+
+def test_the_hint_reads_shared_preload_libraries(shop, watcher):
+    """When the library is already preloaded the advice is CREATE EXTENSION, not a restart."""
+    _fresh_stats(shop)
+    _user_orders_workload(shop.url, 20)
+    with connect(watcher) as db:
+        indexes.check_missing_indexes(db, StatementStats(False, why="not installed", preloaded=True))
+        preloaded = concluded("postgres.missing-indexes").detail
+        findings.clear()
+        indexes.check_missing_indexes(db, StatementStats(False, why="not installed", preloaded=False))
+        missing = concluded("postgres.missing-indexes").detail
+    assert statements.CREATE_HINT in preloaded and "add pg_stat_statements to shared_preload" not in preloaded
+    assert "add pg_stat_statements to shared_preload_libraries" in missing
 
 
 @pytest.fixture

@@ -72,3 +72,19 @@ def test_unreachable_database(monkeypatch) -> None:
     with pytest.raises(DatabaseError, match="cannot connect") as err:
         connect("OPSNB_T_DOWN", connect_timeout_s=2)
     assert "pw-down-999" not in str(err.value)
+
+
+def test_the_session_records_which_server_it_judges(db_env, pg_cluster, monkeypatch) -> None:
+    noted: list[tuple[str, dict]] = []
+    monkeypatch.setattr(
+        "opsnb.checks.context.note_target", lambda kind, **identity: noted.append((kind, identity))
+    )
+    with connect(db_env) as db:
+        version = db.scalar("SHOW server_version")
+        user = db.scalar("SELECT current_user")
+    [(kind, identity)] = noted
+    assert kind == "postgres"
+    assert identity["role"] == user and identity["server_version"] == version
+    assert identity["database"] == psycopg.conninfo.conninfo_to_dict(pg_cluster.dsn)["dbname"]
+    assert identity["host"] and int(identity["port"]) > 0
+    assert "password" not in identity and not any("pw" in str(v) for v in identity.values())

@@ -131,3 +131,54 @@ def test_plot_top_statements_draws_one_bar_per_statement():
     ax = fig.axes[0]
     assert len(ax.patches) == 2 and ax.get_xlabel() == "total time (ms)"
     assert [t.get_text() for t in ax.get_yticklabels()] == ["SELECT 2", "SELECT 1"]
+
+
+def test_statements_of_other_databases_are_left_out(shop, pg_cluster):
+    """pg_stat_statements is cluster-wide: another database's work must not be judged as this one's."""
+    _workload(shop)
+    with psycopg.connect(pg_cluster.dsn, autocommit=True) as conn:
+        for _ in range(3):
+            conn.execute("SELECT pg_sleep(0.001) AS elsewhere_marker")
+    with psycopg.connect(shop.admin) as conn:  # a superuser reads every text
+        elsewhere = {
+            r[0]
+            for r in conn.execute(
+                "SELECT queryid FROM pg_stat_statements WHERE query LIKE '%elsewhere_marker%'"
+            )
+        }
+    assert elsewhere  # the view does show it...
+    with connect(shop.env) as db:
+        seen = statements.statement_stats(db)
+        top = statements.top_statements(db, seen, by="total", limit=1000)
+        slow = statements.slow_statements(db, seen, min_mean_ms=0, min_calls=1)
+    assert not elsewhere & set(top["queryid"]) and not elsewhere & set(slow["queryid"])  # ...not as ours
+    assert top["query"].str.contains('"Order"').any()
+
+
+def test_preloaded_is_read_from_the_setting():
+    assert statements.preloaded("pg_stat_statements") is True
+    assert statements.preloaded("auto_explain, pg_stat_statements") is True
+    assert statements.preloaded("auto_explain") is False and statements.preloaded("") is False
+    assert statements.preloaded(None) is None  # hidden from this role
+    assert statements.StatementStats(False, preloaded=True).hint == statements.CREATE_HINT
+    assert statements.StatementStats(False, preloaded=None).hint == statements.ENABLE_HINT
+
+
+def test_the_probe_reports_the_preloaded_library(shop, pg_cluster):
+    with psycopg.connect(pg_cluster.dsn, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS unit_bare")
+        conn.execute("CREATE DATABASE unit_bare")
+    import os
+
+    os.environ["UNIT_BARE_URL"] = pg_cluster.dsn_for("unit_bare")
+    try:
+        with connect("UNIT_BARE_URL") as db:  # a superuser: the setting is visible
+            seen = statements.statement_stats(db)
+            statements.check_statement_stats(seen)
+    finally:
+        os.environ.pop("UNIT_BARE_URL")
+        with psycopg.connect(pg_cluster.dsn, autocommit=True) as conn:
+            conn.execute("DROP DATABASE unit_bare WITH (FORCE)")
+    assert not seen.usable and seen.preloaded is True
+    found = concluded("postgres.statement-stats")
+    assert found.status == "inconclusive" and statements.CREATE_HINT in found.detail
