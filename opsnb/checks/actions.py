@@ -14,24 +14,32 @@ from opsnb.checks import context
 from opsnb.checks.findings import note_action
 
 
+class ActionRecord(dict):
+    """What an action planned or did (title, plan, environment, status, result): a dict for the code and
+    the manifest; shown in a notebook as one line, because the plan was already printed above it."""
+
+    def __repr__(self) -> str:
+        result = f" — {self['result']}" if self.get("result") not in (None, "") else ""
+        return f"[{self.get('status')}] {self.get('title')}{result}"
+
+    def _repr_pretty_(self, printer, cycle) -> None:  # IPython's text display uses this, not __repr__
+        printer.text(repr(self))
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def action(title: str, plan: str | list[str], apply: Callable[[], Any]) -> dict[str, Any]:
+def action(title: str, plan: str | list[str], apply: Callable[[], Any]) -> ActionRecord:
     """Show and record ``plan``; run ``apply`` when the run allows writes (or on a confirmed click).
 
     Returns the recorded entry: title, plan, environment, status
     ('planned' | 'applied' | 'failed' | 'awaiting confirmation') and result.
     """
     steps = [plan] if isinstance(plan, str) else list(plan)
-    entry: dict[str, Any] = {
-        "title": title,
-        "plan": steps,
-        "environment": context.environment(),
-        "status": "planned",
-        "result": None,
-    }
+    entry = ActionRecord(
+        title=title, plan=steps, environment=context.environment(), status="planned", result=None
+    )
     print(f"Action: {title}  [target environment: {context.environment()}]")
     for step in steps:
         print(f"  plan: {step}")

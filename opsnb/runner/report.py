@@ -177,10 +177,15 @@ def render_output(output: dict) -> str:
     return ""
 
 
+PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"  # the cells papermill inserts around a failing cell
+
+
 def render_cells(nb: dict, failed_cell: int | None) -> str:
     """Every cell: markdown rendered, code with its outputs; the failed cell marked with an anchor."""
     parts = []
     for index, cell in enumerate(nb.get("cells", [])):
+        if PAPERMILL_ERROR_TAG in cell.get("metadata", {}).get("tags", []):
+            continue  # papermill's red banner: the header's failure box says the same and links the cell
         css = "cell failed" if index == failed_cell else "cell"
         if cell.get("cell_type") == "markdown":
             parts.append(f'<section class="{css}" id="cell-{index}">{_markdown(_source(cell))}</section>')

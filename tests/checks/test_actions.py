@@ -44,3 +44,16 @@ def test_failed_apply_is_recorded_and_raised(monkeypatch) -> None:
         action("Kill", "SELECT pg_terminate_backend(1)", boom)
     assert findings._run.actions[0]["status"] == "failed"
     assert "lock timeout" in findings._run.actions[0]["result"]
+
+
+def test_an_action_shows_as_one_line_not_a_dict(monkeypatch) -> None:
+    from opsnb.checks.actions import action
+
+    monkeypatch.setenv("OPSNB_HEADLESS", "1")
+    monkeypatch.setenv("OPSNB_ALLOW_WRITES", "1")
+    entry = action("Terminate pid 42", ["SELECT pg_terminate_backend(42)"], lambda: "terminated 1")
+    assert entry["status"] == "applied" and entry["plan"] == ["SELECT pg_terminate_backend(42)"]
+    assert repr(entry) == "[applied] Terminate pid 42 — terminated 1"
+    from IPython.lib.pretty import pretty
+
+    assert pretty(entry) == repr(entry) and "{" not in pretty(entry)

@@ -83,6 +83,7 @@ def test_error_cell(workspace: Workspace) -> None:
     html = workspace.bundles("error")[0].with_suffix(".html").read_text()
     assert f'href="#cell-{manifest["failed_cell"]}"' in html
     assert "looked before the failure" in html.split('id="cell-')[0]  # in the header's conclusions
+    assert "An Exception was encountered" not in html  # papermill's banner: our failure box says it once
     assert f'id="cell-{manifest["failed_cell"]}"' in html
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
 
