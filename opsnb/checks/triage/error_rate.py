@@ -361,6 +361,9 @@ def plot_error_rate(judged: Judged, changes: Changes) -> Figure:
     judged window shaded."""
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    from opsnb.checks.plots import finish
 
     def naive(ts: pd.Timestamp) -> pd.Timestamp:  # matplotlib's date axis wants naive UTC
         return ts.tz_convert("UTC").tz_localize(None)
@@ -393,9 +396,12 @@ def plot_error_rate(judged: Judged, changes: Changes) -> Figure:
                 label = f" {dep.uid[:12]}{' (live)' if live else ''}\n {dep.message[:28]}"
                 ax.text(at, ax.get_ylim()[1] * 0.95, label, fontsize=7, va="top")
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
-        ax.legend(loc="upper left", fontsize=7)
-    ax.set_ylabel("error rate % (5xx + crashed)")
-    ax.set_xlabel("UTC")
-    ax.set_title("Error rate per minute, deployments marked")
-    fig.tight_layout()
-    return fig
+        requests.yaxis.set_major_locator(MaxNLocator(integer=True))  # requests are counted, not measured
+    # the legend goes outside the data (it hid a deployment label) and lists the requests line too
+    return finish(
+        fig,
+        ax,
+        title="Error rate per minute, deployments marked",
+        xlabel="UTC",
+        ylabel="error rate % (5xx + crashed)",
+    )

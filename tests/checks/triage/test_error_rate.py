@@ -167,6 +167,10 @@ def test_plot_marks_deployments_even_without_logs():
     assert isinstance(figure, Figure)
     texts = [t.get_text() for t in figure.axes[0].texts]
     assert any("dpl_bad (live)" in t for t in texts) and any("dpl_good" not in t for t in texts)
+    legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert "requests/min" in legend and "error rate %" in legend  # every series labelled, twin axis included
+    figure.canvas.draw()
+    assert figure.axes[0].get_legend().get_window_extent().x0 >= figure.axes[0].get_window_extent().x1
     blind = error_rate.judge(LogRead.unreadable("OSError: gone"), what, now=NOW)
     empty = error_rate.plot_error_rate(blind, what)
     assert isinstance(empty, Figure) and all(bar.get_height() == 0 for bar in empty.axes[0].containers[0])
