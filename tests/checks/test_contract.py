@@ -66,8 +66,8 @@ def test_conclude_is_only_called_inside_checks_or_with_an_explicit_id() -> None:
             continue
         tree = ast.parse(path.read_text())
         for fn in ast.walk(tree):
-            if not isinstance(fn, ast.FunctionDef):
-                continue
+            if not isinstance(fn, ast.FunctionDef) or fn.name == "conclude":
+                continue  # a forwarding helper (e.g. auth's Judgement.conclude) is itself called inside checks
             decorated = any("check" in ast.unparse(d) for d in fn.decorator_list)
             for call in ast.walk(fn):
                 if (

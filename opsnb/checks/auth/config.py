@@ -200,9 +200,7 @@ def check_nextauth_url(app_url: str, production: bool, url_var: str = "NEXTAUTH_
         f"{url_var} equals the public URL",
         f"{where} rules: " + "; ".join(v.finding for v in verdicts),
     )
-    return conclude(
-        found.status, found.title, severity=found.severity, detail=found.detail, evidence=table(verdicts)
-    )
+    return found.conclude(table(verdicts))
 
 
 @check("auth.nextauth-secret", hint=SECRET_HINT)
@@ -218,6 +216,4 @@ def check_nextauth_secret(
         f"{secret_env} is set and at least {min_chars} characters long",
         "; ".join(v.finding for v in verdicts),
     )
-    return conclude(
-        found.status, found.title, severity=found.severity, detail=found.detail, evidence=table(verdicts)
-    )
+    return found.conclude(table(verdicts))

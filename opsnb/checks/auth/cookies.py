@@ -22,7 +22,7 @@ from opsnb.checks.auth.facts import (
 )
 from opsnb.checks.auth.probes import AuthAnswers
 from opsnb.checks.auth.verdicts import Verdict, failed, judge, passed
-from opsnb.checks.findings import CouldNotLook, check, conclude
+from opsnb.checks.findings import CouldNotLook, check
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -354,13 +354,7 @@ def check_cookies(answers: AuthAnswers) -> pd.DataFrame:
         f"The auth cookies follow the runbook's cookie config ({names})",
         config_summary(answers.https),
     )
-    return conclude(
-        found.status,
-        found.title,
-        severity=found.severity,
-        detail=found.detail,
-        evidence=cookies_table(cookies, verdicts),
-    )
+    return found.conclude(cookies_table(cookies, verdicts))
 
 
 @check("auth.session-cookie", essential=False, hint=SESSION_HINT)
@@ -386,10 +380,4 @@ def check_session_cookie(answers: AuthAnswers) -> pd.DataFrame:
         f"The session cookie {names} follows the runbook's cookie config",
         config_summary(answers.https),
     )
-    return conclude(
-        found.status,
-        found.title,
-        severity=found.severity,
-        detail=found.detail,
-        evidence=cookies_table(cookies, verdicts),
-    )
+    return found.conclude(cookies_table(cookies, verdicts))

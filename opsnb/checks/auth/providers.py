@@ -166,6 +166,4 @@ def check_redirect_uris(answers: AuthAnswers) -> pd.DataFrame:
     if found.status != "pass":
         found = replace(found, title=_redirect_title(problems(verdicts)))
     evidence = providers_table(providers, answers.app_url, verdicts)
-    return conclude(
-        found.status, found.title, severity=found.severity, detail=found.detail, evidence=evidence
-    )
+    return found.conclude(evidence)

@@ -254,9 +254,7 @@ def check_session_token(answers: AuthAnswers, secret_env: str) -> pd.DataFrame:
         ]
         found = _unreadable(exc, secret_env, accepts, app_says)
         evidence = pd.DataFrame(rows, columns=["field", "value"])
-        return conclude(
-            found.status, found.title, severity=found.severity, detail=found.detail, evidence=evidence
-        )
+        return found.conclude(evidence)
     rows += [
         {"field": f"decrypts with ${secret_env}", "value": "yes"},
         *token_summary(claims),

@@ -4,7 +4,7 @@ several of them (the worst problem sets the severity; every verdict goes into th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opsnb.checks.auth.facts import listing
 from opsnb.checks.severity import ORDER
@@ -45,6 +45,14 @@ class Judgement:
     title: str
     severity: str
     detail: str
+
+    def conclude(self, evidence: Any = None) -> Any:
+        """Record this judgement as the running check's conclusion; returns ``evidence``."""
+        from opsnb.checks.findings import conclude
+
+        return conclude(
+            self.status, self.title, severity=self.severity, detail=self.detail, evidence=evidence
+        )
 
 
 def problems(verdicts: list[Verdict]) -> list[Verdict]:
