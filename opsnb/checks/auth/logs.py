@@ -296,3 +296,17 @@ def plot_error_codes(seen: ErrorEvents | None, bucket: str = "5min") -> Figure |
     ax.set_title(f"NextAuth error codes {seen.scope}")
     fig.tight_layout()
     return fig
+
+
+def error_codes_step(log_source: str, window_minutes: float = 60.0, since: str = "") -> ErrorEvents | None:
+    """Investigation 1 as one notebook step: read the logs and judge their error codes (shown), returning the
+    events for the chart. An empty ``log_source`` means the step is not configured: skipped with a note,
+    not a blind spot."""
+    if not log_source:
+        print("log_source is empty: the log step is skipped")
+        return None
+    from IPython.display import display
+
+    events = read_error_events(log_source, window_minutes, since=since)
+    display(check_error_codes(events))
+    return events

@@ -98,15 +98,28 @@ def check_reachable(database_url_env: str, connect_timeout_s: int = CONNECT_TIME
 def reader_session(database_url_env: str) -> Iterator[Database | None]:
     """The reader session for the database steps after :func:`check_reachable`; None when the database cannot
     be reached (check_reachable has concluded why, so the steps that need the session are skipped)."""
-    from opsnb.checks.postgres import DatabaseError, connect
+    from opsnb.checks.postgres import connect
     from opsnb.errors import OpsnbError
 
     try:
         db = connect(database_url_env, connect_timeout_s=CONNECT_TIMEOUT_S)
-    except (DatabaseError, OpsnbError):
+    except OpsnbError:  # DatabaseError and a missing secret are both opsnb errors
         db = None
     if db is None:
         yield None
         return
     with db:
         yield db
+
+
+def role_and_pool(database_url_env: str) -> pd.DataFrame | None:
+    """The runbook's database steps after :func:`check_reachable`, on one reader session: the read role
+    (safety.read-only-role), then connection usage (postgres' one definition of the pool rule). Returns the
+    usage evidence; None when the database cannot be reached (check_reachable said why)."""
+    from opsnb.checks.postgres import connections, roles
+
+    with reader_session(database_url_env) as db:
+        if db is None:
+            return None
+        roles.check_read_only_role(db, database_url_env)
+        return connections.check_connection_usage(db)

@@ -148,3 +148,12 @@ def test_plot_stacks_codes_over_time(drain) -> None:
         "SOMETHING_NEW",
     }
     assert logs.plot_error_codes(None) is None
+
+
+def test_error_codes_step_is_skipped_without_a_log_source(capsys):
+    from opsnb.checks import findings
+    from opsnb.checks.auth import logs as auth_logs
+
+    findings.clear()
+    assert auth_logs.error_codes_step("", 60) is None
+    assert "log step is skipped" in capsys.readouterr().out and findings.all_conclusions() == []

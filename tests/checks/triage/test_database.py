@@ -72,3 +72,16 @@ def test_reader_session_is_none_when_unreachable(pg_cluster, monkeypatch):
     monkeypatch.delenv(DSN_ENV)
     with database.reader_session(DSN_ENV) as db:
         assert db is None
+
+
+def test_role_and_pool_runs_both_checks_on_one_session(pg_cluster, monkeypatch):
+    monkeypatch.setenv(DSN_ENV, pg_cluster.dsn)
+    usage = database.role_and_pool(DSN_ENV)
+    assert usage is not None and len(usage) == 1
+    checks = [c.check for c in findings.all_conclusions()]
+    assert checks == ["safety.read-only-role", "postgres.connection-usage"]
+    # a superuser can write: the role check says so
+    assert findings.all_conclusions()[0].status == "warn"
+    findings.clear()
+    monkeypatch.setenv(DSN_ENV, f"postgresql://u:p@127.0.0.1:{free_port()}/shop")
+    assert database.role_and_pool(DSN_ENV) is None and findings.all_conclusions() == []
