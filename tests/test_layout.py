@@ -43,4 +43,4 @@ def test_runner_never_imports_the_sandbox() -> None:
 
 def test_no_module_left_in_the_flat_package() -> None:
     flat = sorted(p.name for p in PACKAGE.glob("*.py"))
-    assert flat == ["__init__.py", "cli.py", "envfile.py", "errors.py", "paths.py"], flat
+    assert flat == ["__init__.py", "cli.py", "envfile.py", "errors.py", "liveness.py", "paths.py"], flat

@@ -28,6 +28,7 @@ from opsnb import __version__
 from opsnb.checks import scraps
 from opsnb.checks.severity import highest
 from opsnb.errors import OpsnbError
+from opsnb.liveness import pid_alive
 from opsnb.paths import notebooks_dir, project_root
 from opsnb.runner import report
 from opsnb.runner.execute import EXIT_CODES, Execution
@@ -178,24 +179,11 @@ def remove_leftover_work(work_root: Path) -> list[Path]:
         match = _WORK_NAME.match(entry.name)
         if not match or match["host"] != host or not entry.is_dir(follow_symlinks=False):
             continue
-        if _alive(int(match["pid"])):
+        if pid_alive(int(match["pid"])):
             continue
         shutil.rmtree(entry.path, ignore_errors=True)
         removed.append(Path(entry.path))
     return removed
-
-
-def _alive(pid: int) -> bool:
-    """True when process ``pid`` exists (on this host)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    except (OverflowError, OSError):
-        return False
-    return True
 
 
 def remove_work_folder(work: Path) -> None:

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from opsnb.liveness import pid_alive
+
 from .postgres import free_port, port_open
 from .state import Paths, save
 
@@ -69,12 +71,8 @@ def alive(pid: int | None, marker: str | None = None) -> bool:
         return False
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)  # reap our own dead children, or they stay zombies
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        pass  # it exists, it is just not ours to signal
     proc = Path(f"/proc/{pid}")
     if proc.exists():
         try:

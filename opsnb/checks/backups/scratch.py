@@ -26,6 +26,7 @@ from psycopg import sql
 
 from opsnb.checks import context, findings
 from opsnb.checks.postgres import Database, connect
+from opsnb.liveness import pid_alive
 
 SCRATCH_PREFIX = "opsnb_restore_"
 WORK_DIR_PREFIX = "opsnb-restore-"
@@ -85,13 +86,7 @@ def owner_is_gone(owner: dict[str, Any] | None, *, max_age_s: float = STALE_AFTE
     if not isinstance(owner, dict):
         return False
     if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int):
-        try:
-            os.kill(owner["pid"], 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:  # alive, another user's
-            return False
-        return False
+        return not pid_alive(owner["pid"])
     started = owner.get("started")
     return isinstance(started, (int, float)) and time.time() - started > max_age_s
 
