@@ -25,7 +25,7 @@ import pandas as pd
 from psycopg import sql
 
 from opsnb.checks import context, findings
-from opsnb.checks.postgres import Database, connect
+from opsnb.checks.postgres import Database, DatabaseError, connect
 from opsnb.liveness import pid_alive
 
 SCRATCH_PREFIX = "opsnb_restore_"
@@ -121,11 +121,24 @@ def create_scratch(admin: Database, name: str) -> None:
     )
 
 
+DROP_ATTEMPTS = 3
+
+
 def drop_scratch(admin: Database, name: str) -> bool:
-    """DROP DATABASE ``name`` (guarded; sessions still in it are ended); True when it is gone."""
-    admin.execute(
-        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(guard_scratch(name)))
-    )
+    """DROP DATABASE ``name`` (guarded; sessions still in it are ended); True when it is gone.
+
+    WITH (FORCE) ends the sessions in it but waits only ~5 s for them to exit (pg_restore's jobs, an
+    autovacuum worker on the fresh copy); on a loaded machine that can run out, so "in use" is tried again.
+    """
+    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(guard_scratch(name)))
+    for attempt in range(1, DROP_ATTEMPTS + 1):
+        try:
+            admin.execute(statement)
+            break
+        except DatabaseError as exc:
+            if "ObjectInUse" not in str(exc) or attempt == DROP_ATTEMPTS:
+                raise
+            time.sleep(attempt)
     return not admin.scalar("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
 
 

@@ -180,3 +180,33 @@ def test_cleanup_that_cannot_connect_is_inconclusive(monkeypatch):
     assert scratch.check_cleanup("OPSNB_TEST_MAINT_URL") is None
     (c,) = findings.all_conclusions()
     assert c.status == "inconclusive" and c.essential and "maint_database_url_env" in c.detail
+
+
+class _BusyOnce:
+    """An admin session whose first DROP meets sessions that did not exit in time (error path only)."""
+
+    def __init__(self, failures: int):
+        self.failures, self.drops = failures, 0
+
+    def execute(self, statement) -> int:
+        from opsnb.checks.postgres import DatabaseError
+
+        self.drops += 1
+        if self.drops <= self.failures:
+            raise DatabaseError('ObjectInUse: database "x" is being accessed by other users')
+        return 0
+
+    def scalar(self, query, params=None):
+        return None  # gone
+
+
+def test_drop_is_tried_again_while_sessions_are_still_exiting(monkeypatch):
+    from opsnb.checks.postgres import DatabaseError
+
+    monkeypatch.setattr(scratch.time, "sleep", lambda s: None)
+    busy = _BusyOnce(failures=1)
+    assert scratch.drop_scratch(busy, scratch.scratch_name()) and busy.drops == 2
+    stuck = _BusyOnce(failures=scratch.DROP_ATTEMPTS)
+    with pytest.raises(DatabaseError, match="ObjectInUse"):
+        scratch.drop_scratch(stuck, scratch.scratch_name())
+    assert stuck.drops == scratch.DROP_ATTEMPTS
